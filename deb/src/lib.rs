@@ -1,0 +1,1 @@
+//! Reproducible .deb writer and reader.

@@ -1,0 +1,1 @@
+//! Zero-downtime socket handoff.

@@ -1,0 +1,1 @@
+//! S3 access shared by the packager and the agent.

@@ -1,0 +1,11 @@
+//! Test harness shared by the integration and end-to-end tests of every hoist crate.
+//!
+//! - [`s3server`]: real S3-compatible servers (moto, garage) started on a free
+//!   127.0.0.1 port, killed by PID when dropped.
+//! - [`sandbox`]: a Debian root (debootstrap, cached once per machine) in which the
+//!   real `dpkg` installs packages without touching the host's package database.
+//!
+//! Everything started here is stopped on drop, also when a test panics.
+
+pub mod s3server;
+pub mod sandbox;

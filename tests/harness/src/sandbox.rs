@@ -1,0 +1,1 @@
+//! Debian root sandboxes for real dpkg (to be written).
