@@ -5,7 +5,11 @@
 //! - [`sandbox`]: a Debian root (debootstrap, cached once per machine) in which the
 //!   real `dpkg` installs packages without touching the host's package database.
 //!
+//! - [`hello`]: builds the example service `hello` with a chosen version (or a
+//!   deliberately broken variant) and runs it as a real process.
+//!
 //! Everything started here is stopped on drop, also when a test panics.
 
 pub mod s3server;
 pub mod sandbox;
+pub mod hello;

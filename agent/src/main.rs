@@ -1,0 +1,2 @@
+//! hoist-agent (to be written).
+fn main() {}

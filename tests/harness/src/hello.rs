@@ -1,0 +1,1 @@
+//! Builds and runs the example `hello` service (to be written).
