@@ -1,0 +1,53 @@
+# hoist — the two commands of the README, and the release of a service.
+#
+#   make test      install what the tests need (once), then fmt, clippy and every test
+#   make release   build the example service, package it and release it to S3
+#   make bench     run the benchmarks under bench/ (prints figures)
+#
+# Everything that must be installed is installed by scripts/install-test-deps.sh,
+# which skips what is already there.
+
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := help
+
+HOIST_CACHE ?= /var/cache/hoist-test
+export HOIST_CACHE
+# Tests find moto_server and garage on PATH: the venv and cargo's bin come first.
+export PATH := $(HOIST_CACHE)/venv/bin:$(HOME)/.cargo/bin:$(PATH)
+
+CARGO ?= cargo
+# The example service `make release` ships; override with SERVICE=... and MANIFEST=...
+SERVICE ?= hello
+MANIFEST ?= examples/$(SERVICE)/hoist.toml
+# Extra flags for `hoist release`, e.g. RELEASE_FLAGS="--bucket my-bucket --sign-key ~/.minisign/hoist.key"
+RELEASE_FLAGS ?=
+
+.PHONY: help deps fmt-check clippy test-only test release bench
+
+help:
+	@echo "make test      install test dependencies (once), then fmt, clippy and all tests"
+	@echo "make release   build $(SERVICE), package it ($(MANIFEST)) and release it to S3"
+	@echo "make bench     run the benchmarks in bench/"
+
+deps:
+	scripts/install-test-deps.sh
+
+fmt-check:
+	$(CARGO) fmt --all --check
+
+clippy:
+	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
+
+test-only:
+	$(CARGO) test --workspace --locked
+
+test: deps fmt-check clippy test-only
+
+release:
+	$(CARGO) build --release --locked -p $(SERVICE)
+	$(CARGO) run --release --locked -q -p hoist-packager --bin hoist -- release --manifest $(MANIFEST) $(RELEASE_FLAGS)
+
+bench:
+	scripts/install-test-deps.sh --bench
+	@for b in bench/*.sh; do echo "=== $$b"; bash "$$b"; done
