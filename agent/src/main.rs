@@ -1,2 +1,135 @@
-//! hoist-agent (to be written).
-fn main() {}
+//! `hoist-agent`: keeps a host on the latest release of its services in S3.
+//!
+//! It polls each watched object (HEAD, If-None-Match), downloads a changed one by its
+//! VersionId while hashing it, verifies SHA-256, MD5 and the minisign signature, installs it
+//! with `dpkg -i`, signals the service to hand over to the new binary, checks its health,
+//! and reinstalls the previous package if anything fails. See `config` for the file format.
+
+mod backoff;
+mod cache;
+mod commands;
+mod config;
+mod download;
+mod dpkg;
+mod duration;
+mod fsutil;
+mod logging;
+mod recover;
+mod s3_condition;
+mod selfexec;
+mod service;
+mod shared_state;
+mod state;
+mod statelock;
+mod status;
+mod sync;
+mod verify;
+mod watcher;
+mod wiring;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+
+use crate::commands::RunEnd;
+use crate::config::AgentConfig;
+
+/// Command line of `hoist-agent`.
+#[derive(Debug, Parser)]
+#[command(name = "hoist-agent", version, about, long_about = None)]
+struct Cli {
+    /// The agent's configuration file.
+    #[arg(long, global = true, env = "HOIST_AGENT_CONFIG", default_value = config::DEFAULT_CONFIG_PATH)]
+    config: PathBuf,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run as a service: poll every watched object until SIGTERM.
+    Run,
+    /// Sync every watched object once, then exit (non-zero if any sync failed).
+    Once,
+    /// Show what is installed, the rollback target and the bad versions.
+    Status {
+        /// Print the state file as JSON.
+        #[arg(long)]
+        json: bool,
+        /// Read this state directory instead of the config's `state_dir`.
+        #[arg(long)]
+        state_dir: Option<PathBuf>,
+    },
+    /// Validate the configuration file and exit.
+    CheckConfig,
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    // One thread is plenty for a handful of watches and keeps the resident size small.
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")
+}
+
+fn load_config(path: &std::path::Path) -> anyhow::Result<AgentConfig> {
+    Ok(AgentConfig::load(path)?)
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let level = match cli.command {
+        Command::Run | Command::Once => "info",
+        Command::Status { .. } | Command::CheckConfig => "warn",
+    };
+    logging::init(level);
+    // Resolved before anything can replace the binary.
+    let start = selfexec::StartCommand::current();
+    let result: anyhow::Result<ExitCode> = (|| match cli.command {
+        Command::CheckConfig => {
+            let config = load_config(&cli.config)?;
+            println!(
+                "{}: OK ({} watch{})",
+                cli.config.display(),
+                config.watches.len(),
+                if config.watches.len() == 1 { "" } else { "es" }
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Status { json, state_dir } => {
+            let state_dir = match state_dir {
+                Some(dir) => dir,
+                None => load_config(&cli.config)?.state_dir,
+            };
+            print!("{}", status::render(&state_dir, json)?);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Once => {
+            let config = load_config(&cli.config)?;
+            let ok = runtime()?.block_on(commands::once(config))?;
+            Ok(if ok { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+        }
+        Command::Run => {
+            let config = load_config(&cli.config)?;
+            let start = start.context("cannot resolve the agent's own path for self-updates")?;
+            let end = runtime()?.block_on(commands::run(config))?;
+            match end {
+                RunEnd::Stopped => Ok(ExitCode::SUCCESS),
+                RunEnd::Reexec => {
+                    tracing::info!(path = %start.path.display(), "re-executing the new hoist-agent");
+                    Err(start.exec())
+                }
+            }
+        }
+    })();
+    match result {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -5,6 +5,9 @@
 //! command line, sets up logging and maps errors to exit codes.
 
 mod cmd;
+mod manifest;
+mod s3args;
+mod sign;
 
 use std::process::ExitCode;
 

@@ -1,1 +1,33 @@
-//! S3 access shared by the packager and the agent.
+//! S3 access shared by the hoist packager and agent.
+//!
+//! One [`S3`] client is bound to one object (`s3://bucket/key`): the packager uploads
+//! releases to it ([`S3::put_file`]), lists them ([`S3::list_versions`]) and rolls back
+//! ([`S3::copy_version_to_latest`]); the agent polls it ([`S3::head`] with a quoted
+//! `If-None-Match`) and downloads a change by VersionId ([`S3::get`]).
+//!
+//! Integrity is not the ETag's job: an ETag is an MD5 only for single-part uploads
+//! ([`etag_md5`] tells), so each release carries its SHA-256 (and MD5) as metadata
+//! ([`ReleaseMetadata`]); signatures are stored as described in [`signature`].
+//!
+//! Every error names the bucket, key and endpoint and says what to do ([`S3Error`]).
+
+mod client;
+mod digest;
+mod error;
+mod etag;
+mod metadata;
+mod settings;
+pub mod signature;
+mod upload;
+
+pub use client::{
+    FALLBACK_REGION, Head, ObjectBody, ObjectInfo, PutOutcome, S3, VersionInfo, Versioning,
+};
+pub use digest::{FileDigests, file_digests, file_digests_blocking};
+pub use error::{Location, S3Error};
+pub use etag::{etag_md5, quoted_etag};
+pub use metadata::{MAX_USER_METADATA_BYTES, META_PREFIX, ReleaseMetadata};
+pub use settings::{ClientOptions, S3Settings, StaticCredentials};
+pub use upload::{
+    DEFAULT_MULTIPART_THRESHOLD, DEFAULT_PART_SIZE, MIN_PART_SIZE, ProgressFn, PutOptions,
+};

@@ -8,8 +8,12 @@
 //! - [`hello`]: builds the example service `hello` with a chosen version (or a
 //!   deliberately broken variant) and runs it as a real process.
 //!
+//! - [`container`]: real Debian 12 hosts booted by systemd-nspawn (systemd +
+//!   cloud-init) over a throwaway overlay of a cached root.
+//!
 //! Everything started here is stopped on drop, also when a test panics.
 
 pub mod s3server;
 pub mod sandbox;
 pub mod hello;
+pub mod container;

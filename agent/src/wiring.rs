@@ -1,0 +1,92 @@
+//! Building what the watch tasks share from the configuration: dpkg runner, host
+//! architecture, state, public keys, and (per watch, on demand) the S3 client.
+
+use std::sync::Arc;
+
+use anyhow::Context;
+
+use crate::cache::Dirs;
+use crate::config::AgentConfig;
+use crate::download;
+use crate::dpkg::Dpkg;
+use crate::shared_state::SharedState;
+use crate::sync::Syncer;
+
+/// Everything the watch tasks share.
+#[derive(Debug)]
+pub struct Shared {
+    /// The configuration.
+    pub config: AgentConfig,
+    /// dpkg runner.
+    pub dpkg: Dpkg,
+    /// `dpkg --print-architecture`.
+    pub host_arch: String,
+    /// State directory layout.
+    pub dirs: Dirs,
+    /// The state file.
+    pub state: Arc<SharedState>,
+    /// One dpkg run at a time across watches.
+    pub install_lock: Arc<tokio::sync::Mutex<()>>,
+    /// Parsed public key per watch (same order as `config.watches`).
+    pub public_keys: Vec<Option<minisign_verify::PublicKey>>,
+}
+
+impl Shared {
+    /// Prepares the state directory (creates it, empties `partial/`), asks dpkg for the
+    /// host architecture and loads (or rebuilds) the state.
+    pub async fn prepare(config: AgentConfig) -> anyhow::Result<Self> {
+        let dirs = Dirs::new(&config.state_dir);
+        std::fs::create_dir_all(&config.state_dir).with_context(|| {
+            format!(
+                "cannot create the state directory `{}`: run the agent as root or fix state_dir",
+                config.state_dir.display()
+            )
+        })?;
+        let removed = download::clean_partial_dir(&dirs.partial()).with_context(|| {
+            format!("cannot clean `{}`", dirs.partial().display())
+        })?;
+        if removed > 0 {
+            tracing::info!(removed, "removed partial downloads left by a previous run");
+        }
+        let dpkg = Dpkg::new(&config.dpkg);
+        let host_arch = dpkg
+            .host_architecture()
+            .await
+            .context("cannot learn the host architecture")?;
+        let state = Arc::new(SharedState::open(&config, &dpkg).await?);
+        let public_keys = config
+            .watches
+            .iter()
+            .map(|w| {
+                w.load_public_key()
+                    .map_err(|problem| anyhow::anyhow!("watch `{}`: {problem}", w.name))
+            })
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        Ok(Self {
+            config,
+            dpkg,
+            host_arch,
+            dirs,
+            state,
+            install_lock: Arc::new(tokio::sync::Mutex::new(())),
+            public_keys,
+        })
+    }
+
+    /// Connects the S3 client of watch number `index` and returns its syncer.
+    pub async fn syncer(&self, index: usize) -> Result<Syncer, hoist_s3::S3Error> {
+        let watch = &self.config.watches[index];
+        let s3 = hoist_s3::S3::connect(&watch.s3).await?;
+        Ok(Syncer {
+            watch: watch.clone(),
+            s3,
+            public_key: self.public_keys[index].clone(),
+            dpkg: self.dpkg.clone(),
+            host_arch: self.host_arch.clone(),
+            dirs: self.dirs.clone(),
+            keep_packages: self.config.keep_packages,
+            state: Arc::clone(&self.state),
+            install_lock: Arc::clone(&self.install_lock),
+        })
+    }
+}

@@ -1,0 +1,512 @@
+//! Shared set-up of the agent's integration tests: a real moto (behind a counting proxy
+//! for the agent), a throwaway Debian root for `dpkg --root`, packages built and released
+//! with the real `hoist` CLI, and the real `hoist-agent` binary as a process.
+
+#![allow(dead_code)] // each test binary uses a different part of this module
+
+pub mod proxy;
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::{Arc, Condvar, Mutex, OnceLock, PoisonError};
+use std::time::{Duration, Instant};
+
+use hoist_testkit::sandbox::Sandbox;
+use hoist_testkit::s3server::S3Server;
+
+pub use hoist_testkit::hello::{
+    Broken, HelloCommand, HelloProcess, Load, LoadConfig, build_hello, get, wait_until,
+};
+use proxy::Proxy;
+
+/// PATH given to the agent, as systemd gives services (dpkg needs the sbin dirs).
+pub const SERVICE_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/// The agent binary under test.
+pub fn agent_bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_hoist-agent"))
+}
+
+/// The `hoist` CLI, built once per test binary into a target directory of its own (so
+/// it never waits on the lock of the `cargo test` running us).
+pub fn hoist_cli() -> PathBuf {
+    static BUILT: OnceLock<PathBuf> = OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            let base = std::env::var_os("CARGO_TARGET_DIR")
+                .map(PathBuf::from)
+                .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"));
+            let target = base.join("agent-test-tools");
+            let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+            let out = Command::new(cargo)
+                .args(["build", "--quiet", "-p", "hoist-packager", "--bin", "hoist"])
+                .current_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join(".."))
+                .env("CARGO_TARGET_DIR", &target)
+                .output()
+                .expect("run cargo to build the hoist CLI");
+            assert!(
+                out.status.success(),
+                "building the hoist CLI failed:\n{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            target.join("debug/hoist")
+        })
+        .clone()
+}
+
+/// What goes into a test package besides the main binary.
+#[derive(Debug, Clone, Default)]
+pub struct DebExtras {
+    /// `--arch` override.
+    pub arch: Option<String>,
+    /// Extra files: (content on disk, destination in the package).
+    pub files: Vec<(PathBuf, String)>,
+    /// A postinst script body (hoist's own snippet is added at `#HOIST#`).
+    pub postinst: Option<String>,
+}
+
+/// One test's world: S3 (moto + proxy), a dpkg sandbox, a scratch directory.
+pub struct World {
+    pub moto: S3Server,
+    pub proxy: Proxy,
+    pub sandbox: Sandbox,
+    pub dir: tempfile::TempDir,
+    pub bucket: String,
+    pub key: String,
+}
+
+impl World {
+    /// moto with a versioned bucket, a proxy in front of it for the agent, a fresh sandbox.
+    pub fn new() -> World {
+        let moto = S3Server::moto();
+        let bucket = "releases".to_owned();
+        moto.create_bucket(&bucket, true);
+        let proxy = Proxy::start(moto.addr());
+        let sandbox = Sandbox::minbase();
+        let dir = tempfile::Builder::new()
+            .prefix("hoist-agent-test-")
+            .tempdir()
+            .expect("temp dir");
+        World {
+            moto,
+            proxy,
+            sandbox,
+            dir,
+            bucket,
+            key: "hello/hello.deb".to_owned(),
+        }
+    }
+
+    /// The agent's state directory.
+    pub fn state_dir(&self) -> PathBuf {
+        self.dir.path().join("state")
+    }
+
+    /// Builds `PACKAGE_VERSION_ARCH.deb` with `hoist build` around `binary`
+    /// (installed as `/usr/bin/<binary_name>`).
+    pub fn build_deb(
+        &self,
+        package: &str,
+        version: &str,
+        binary: &Path,
+        binary_name: &str,
+        extras: &DebExtras,
+    ) -> PathBuf {
+        let work = self
+            .dir
+            .path()
+            .join(format!("build-{package}-{version}-{}", extras.arch.as_deref().unwrap_or("host")));
+        std::fs::create_dir_all(&work).expect("build dir");
+        let mut manifest = format!(
+            "[package]\nname = \"{package}\"\nversion = \"{version}\"\nmaintainer = \"hoist tests <tests@example.invalid>\"\n\
+             description = \"\"\"\ntest package for hoist-agent\nBuilt by the agent's integration tests.\"\"\"\n\n\
+             [[binaries]]\nsource = \"{}\"\ndest = \"/usr/bin/{binary_name}\"\n",
+            binary.display()
+        );
+        for (source, dest) in &extras.files {
+            manifest.push_str(&format!(
+                "\n[[files]]\nsource = \"{}\"\ndest = \"{dest}\"\nmode = \"0644\"\n",
+                source.display()
+            ));
+        }
+        if let Some(body) = &extras.postinst {
+            let script = work.join("postinst");
+            std::fs::write(&script, format!("#!/bin/sh\nset -e\n{body}\n#HOIST#\nexit 0\n"))
+                .expect("write postinst");
+            manifest.push_str(&format!("\n[scripts]\npostinst = \"{}\"\n", script.display()));
+        }
+        let manifest_path = work.join("hoist.toml");
+        std::fs::write(&manifest_path, manifest).expect("write manifest");
+        let out_dir = work.join("dist");
+        let mut cmd = Command::new(hoist_cli());
+        cmd.arg("build")
+            .arg("--manifest")
+            .arg(&manifest_path)
+            .arg("--out-dir")
+            .arg(&out_dir)
+            .args(["--compression", "zstd"]);
+        if let Some(arch) = &extras.arch {
+            cmd.args(["--arch", arch]);
+        }
+        let stdout = run_ok(&mut cmd, "hoist build");
+        let path = PathBuf::from(stdout.trim());
+        assert!(path.is_file(), "hoist build printed {stdout:?}, not a file");
+        path
+    }
+
+    fn hoist(&self) -> Command {
+        let mut cmd = Command::new(hoist_cli());
+        self.moto.isolate(&mut cmd);
+        cmd
+    }
+
+    fn s3_args(&self, key: &str) -> Vec<String> {
+        vec![
+            "--bucket".into(),
+            self.bucket.clone(),
+            "--key".into(),
+            key.to_owned(),
+            "--endpoint".into(),
+            self.moto.endpoint().to_owned(),
+            "--path-style".into(),
+        ]
+    }
+
+    /// `hoist release --deb DEB` (directly to moto, not through the proxy); returns the
+    /// new VersionId.
+    pub fn release(&self, deb: &Path, sign_key: Option<&Path>) -> String {
+        self.release_to(&self.key, deb, sign_key)
+    }
+
+    /// `hoist release` to another key of the bucket; returns the new VersionId.
+    pub fn release_to(&self, key: &str, deb: &Path, sign_key: Option<&Path>) -> String {
+        let mut cmd = self.hoist();
+        cmd.arg("release").arg("--deb").arg(deb).args(self.s3_args(key));
+        if let Some(key) = sign_key {
+            cmd.arg("--sign-key").arg(key);
+        }
+        let out = run_ok(&mut cmd, "hoist release");
+        out.trim().to_owned()
+    }
+
+    /// `hoist rollback` (one step back); returns the new VersionId.
+    pub fn rollback(&self) -> String {
+        let mut cmd = self.hoist();
+        cmd.arg("rollback").args(self.s3_args(&self.key));
+        run_ok(&mut cmd, "hoist rollback").trim().to_owned()
+    }
+
+    /// A minisign key pair without password (`minisign -G -W`): (secret, public text).
+    pub fn keypair(&self, name: &str) -> (PathBuf, String) {
+        let secret = self.dir.path().join(format!("{name}.key"));
+        let public = self.dir.path().join(format!("{name}.pub"));
+        let out = Command::new("minisign")
+            .args(["-G", "-W", "-f"])
+            .arg("-p")
+            .arg(&public)
+            .arg("-s")
+            .arg(&secret)
+            .stdin(Stdio::null())
+            .output()
+            .expect("minisign is needed (apt-get install minisign; `make test` installs it)");
+        assert!(out.status.success(), "minisign -G: {}", String::from_utf8_lossy(&out.stderr));
+        let text = std::fs::read_to_string(&public).expect("read public key");
+        let key_line = text.lines().nth(1).expect("public key line").to_owned();
+        (secret, key_line)
+    }
+
+    /// Writes the agent config for one `hello` watch; `extra_watch` lines are appended
+    /// to the watch table (e.g. `public_key = "…"`), `extra_global` to the top.
+    pub fn write_config(&self, hello: &WatchTarget, extra_global: &str, extra_watch: &str) -> PathBuf {
+        let health = match &hello.health_url {
+            Some(url) => format!("health = {{ kind = \"http\", url = \"{url}\", within = \"4s\" }}\n"),
+            None => String::new(),
+        };
+        let signal = match &hello.pidfile {
+            Some(pidfile) => format!("signal = {{ kind = \"pidfile\", path = \"{}\" }}\n", pidfile.display()),
+            None => String::new(),
+        };
+        let text = format!(
+            "state_dir = \"{state}\"\ninterval = \"300ms\"\njitter = \"50ms\"\nbackoff_max = \"4s\"\n{extra_global}\n\
+             [dpkg]\nroot = \"{root}\"\nlock_timeout = \"60s\"\n\n\
+             [[watch]]\nname = \"hello\"\npackage = \"{package}\"\nhandoff_timeout = \"8s\"\n\
+             s3 = {{ bucket = \"{bucket}\", key = \"{key}\", endpoint = \"{endpoint}\", path_style = true, region = \"us-east-1\" }}\n\
+             {signal}{health}{extra_watch}\n",
+            state = self.state_dir().display(),
+            root = self.sandbox.root().display(),
+            package = hello.package,
+            bucket = self.bucket,
+            key = self.key,
+            endpoint = self.proxy.endpoint(),
+        );
+        let path = self.dir.path().join("agent.toml");
+        std::fs::write(&path, text).expect("write agent config");
+        path
+    }
+
+    /// A command running the agent with `args`, isolated AWS settings (credentials of
+    /// moto, no endpoint: the config's endpoint is the proxy) and a service PATH.
+    pub fn agent_command(&self, config: &Path, args: &[&str]) -> Command {
+        let mut cmd = Command::new(agent_bin());
+        self.moto.isolate(&mut cmd);
+        cmd.env_remove("AWS_ENDPOINT_URL")
+            .env("PATH", SERVICE_PATH)
+            .env("HOIST_AGENT_CONFIG", config)
+            .env_remove("JOURNAL_STREAM")
+            .args(args);
+        cmd
+    }
+
+    /// Starts `hoist-agent run` with the config.
+    pub fn start_agent(&self, config: &Path) -> AgentProcess {
+        self.start_agent_with(config, "info")
+    }
+
+    /// Starts `hoist-agent run` with `RUST_LOG=rust_log`.
+    pub fn start_agent_with(&self, config: &Path, rust_log: &str) -> AgentProcess {
+        let mut cmd = self.agent_command(config, &["run"]);
+        cmd.env("RUST_LOG", rust_log);
+        AgentProcess::spawn(cmd)
+    }
+
+    /// The agent's state file as JSON (panics if missing or invalid).
+    pub fn state(&self) -> serde_json::Value {
+        let text = std::fs::read_to_string(self.state_dir().join("state.json")).expect("state file");
+        serde_json::from_str(&text).expect("state file is JSON")
+    }
+
+    /// The installed release of the `hello` watch per the state file.
+    pub fn state_installed(&self) -> serde_json::Value {
+        self.state()["watches"]["hello"]["installed"].clone()
+    }
+
+    /// The bad releases of the `hello` watch per the state file.
+    pub fn state_bad(&self) -> Vec<serde_json::Value> {
+        self.state()["watches"]["hello"]["bad"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    /// The `hello` target run from the sandbox's `/usr/bin/hello`.
+    pub fn hello_target(&self) -> WatchTarget {
+        WatchTarget::hello(&self.sandbox.path("/usr/bin/hello"))
+    }
+}
+
+/// The service the agent signals and checks: `hello` started from the sandbox's
+/// `/usr/bin/hello` (so SIGUSR2 re-executes whatever dpkg installed there).
+#[derive(Debug)]
+pub struct WatchTarget {
+    pub package: String,
+    pub addr: std::net::SocketAddr,
+    pub pidfile: Option<PathBuf>,
+    pub health_url: Option<String>,
+    command: Mutex<Option<HelloCommand>>,
+}
+
+impl WatchTarget {
+    /// `hello` at `program`, on a free port, with a pidfile and health on `/healthz`.
+    pub fn hello(program: &Path) -> WatchTarget {
+        let command = HelloCommand::new(program)
+            .ready_timeout(Duration::from_secs(5))
+            .idle_grace(Duration::from_millis(500))
+            .drain_deadline(Duration::from_secs(10));
+        let addr = command.listen_addr();
+        let args = command.arguments();
+        let pidfile = args
+            .iter()
+            .position(|a| a == "--pidfile")
+            .and_then(|i| args.get(i + 1))
+            .map(PathBuf::from)
+            .expect("HelloCommand passes --pidfile");
+        WatchTarget {
+            package: "hello".into(),
+            addr,
+            pidfile: Some(pidfile),
+            health_url: Some(format!("http://{addr}/healthz")),
+            command: Mutex::new(Some(command)),
+        }
+    }
+
+    /// Starts it (once) and waits until it serves.
+    pub fn spawn(&self) -> HelloProcess {
+        let command = self
+            .command
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take()
+            .expect("a WatchTarget starts its hello once");
+        let hello = command.spawn();
+        hello.wait_serving(Duration::from_secs(20));
+        hello
+    }
+
+    /// `GET /` → (version, pid), if it answers 200.
+    pub fn serving(&self) -> Option<(String, u32)> {
+        let response = get(self.addr, "/", Duration::from_secs(2)).ok()?;
+        if response.status != 200 {
+            return None;
+        }
+        response.hello_info().map(|i| (i.version, i.pid))
+    }
+
+    /// Waits until `GET /` answers with `version`; returns the serving pid.
+    pub fn wait_version(&self, version: &str, timeout: Duration) -> u32 {
+        wait_until(&format!("hello {version} to serve"), timeout, || {
+            self.serving().filter(|(v, _)| v == version).map(|(_, pid)| pid)
+        })
+    }
+}
+
+/// Runs `cmd`, panics with its output unless it succeeds; returns stdout.
+pub fn run_ok(cmd: &mut Command, what: &str) -> String {
+    let out = cmd.stdin(Stdio::null()).output().unwrap_or_else(|e| panic!("cannot run {what}: {e}"));
+    assert!(
+        out.status.success(),
+        "{what} failed ({}):\nstdout: {}\nstderr: {}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[derive(Default)]
+struct Lines {
+    lines: Mutex<Vec<String>>,
+    grew: Condvar,
+}
+
+/// A running `hoist-agent`, its stderr captured line by line; SIGKILLed and reaped on
+/// drop (its log is printed when the test is panicking).
+pub struct AgentProcess {
+    child: Option<Child>,
+    log: Arc<Lines>,
+}
+
+impl AgentProcess {
+    /// Spawns `cmd` with stderr captured.
+    pub fn spawn(mut cmd: Command) -> AgentProcess {
+        let mut child = cmd
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start hoist-agent");
+        let log = Arc::new(Lines::default());
+        if let Some(stderr) = child.stderr.take() {
+            let log = Arc::clone(&log);
+            std::thread::spawn(move || {
+                for line in BufReader::new(stderr).lines() {
+                    let Ok(line) = line else { break };
+                    log.lines.lock().unwrap_or_else(PoisonError::into_inner).push(line);
+                    log.grew.notify_all();
+                }
+            });
+        }
+        AgentProcess {
+            child: Some(child),
+            log,
+        }
+    }
+
+    /// The agent's pid.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().map_or(0, Child::id)
+    }
+
+    /// All log lines so far.
+    pub fn log(&self) -> Vec<String> {
+        self.log.lines.lock().unwrap_or_else(PoisonError::into_inner).clone()
+    }
+
+    /// Log lines containing `needle`.
+    pub fn log_count(&self, needle: &str) -> usize {
+        self.log().iter().filter(|l| l.contains(needle)).count()
+    }
+
+    /// Waits until `count` lines contain `needle`; returns the last of them.
+    pub fn wait_for_log(&self, needle: &str, count: usize, timeout: Duration) -> String {
+        let deadline = Instant::now() + timeout;
+        let mut lines = self.log.lines.lock().unwrap_or_else(PoisonError::into_inner);
+        loop {
+            let found: Vec<&String> = lines.iter().filter(|l| l.contains(needle)).collect();
+            if found.len() >= count {
+                return found[count - 1].clone();
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                let all = lines.join("\n");
+                drop(lines);
+                panic!("no {count}× `{needle}` in the agent log within {timeout:?}:\n{all}");
+            }
+            lines = self
+                .log
+                .grew
+                .wait_timeout(lines, deadline - now)
+                .unwrap_or_else(PoisonError::into_inner)
+                .0;
+        }
+    }
+
+    /// SIGTERM, then waits (bounded) for the exit.
+    pub fn terminate(mut self, timeout: Duration) -> ExitStatus {
+        let mut child = self.child.take().expect("running");
+        let pid = nix::unistd::Pid::from_raw(child.id() as i32);
+        let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(status) = child.try_wait().expect("wait for the agent") {
+                return status;
+            }
+            if Instant::now() >= deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("the agent did not exit within {timeout:?} of SIGTERM:\n{}", self.log().join("\n"));
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// SIGKILL and reap.
+    pub fn kill(mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Whether the process is still running.
+    pub fn is_running(&mut self) -> bool {
+        self.child
+            .as_mut()
+            .is_some_and(|c| c.try_wait().ok().flatten().is_none())
+    }
+}
+
+impl Drop for AgentProcess {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        if std::thread::panicking() {
+            eprintln!("--- hoist-agent log ---\n{}", self.log().join("\n"));
+        }
+    }
+}
+
+/// Builds the hello binary variant and its package in `world`.
+pub fn hello_deb(world: &World, version: &str, broken: Option<Broken>) -> PathBuf {
+    let binary = build_hello(version, broken);
+    world.build_deb("hello", version, &binary, "hello", &DebExtras::default())
+}
+
+/// Waits until dpkg in the sandbox reports `version` of `package` installed.
+pub fn wait_installed(world: &World, package: &str, version: &str, timeout: Duration) {
+    wait_until(&format!("{package} {version} installed"), timeout, || {
+        (world.sandbox.installed_version(package).as_deref() == Some(version)).then_some(())
+    });
+}

@@ -1,0 +1,276 @@
+//! A TCP proxy between the agent and the S3 server, run on its own thread: it forwards
+//! bytes unchanged and, for the tests, counts the HTTP requests by method (parsed from
+//! the client's request heads), can throttle the server→client direction, and can be
+//! stopped (listening socket closed, open connections cut: the agent sees a server
+//! that is down) and started again on the same port.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
+
+/// Request counts by HTTP method.
+pub type Counts = HashMap<String, u64>;
+
+#[derive(Default)]
+struct Shared {
+    counts: Mutex<Counts>,
+    /// Server→client bytes per second; 0 = unlimited.
+    rate: AtomicU64,
+    /// Server→client bytes forwarded.
+    bytes_down: AtomicU64,
+}
+
+/// The running proxy; stopped (thread and connections) on drop.
+pub struct Proxy {
+    addr: SocketAddr,
+    upstream: SocketAddr,
+    shared: Arc<Shared>,
+    runtime: Option<tokio::runtime::Runtime>,
+    /// `true` = serving; `false` = stopped (the accept loop and all connections end).
+    running: Option<watch::Sender<bool>>,
+}
+
+impl Proxy {
+    /// Starts forwarding from a free 127.0.0.1 port to `upstream`.
+    pub fn start(upstream: SocketAddr) -> Proxy {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .expect("proxy runtime");
+        let listener = runtime
+            .block_on(TcpListener::bind("127.0.0.1:0"))
+            .expect("bind the proxy");
+        let addr = listener.local_addr().expect("proxy address");
+        let mut proxy = Proxy {
+            addr,
+            upstream,
+            shared: Arc::new(Shared::default()),
+            runtime: Some(runtime),
+            running: None,
+        };
+        proxy.serve(listener);
+        proxy
+    }
+
+    fn serve(&mut self, listener: TcpListener) {
+        let (tx, rx) = watch::channel(true);
+        let shared = Arc::clone(&self.shared);
+        let upstream = self.upstream;
+        self.runtime
+            .as_ref()
+            .expect("runtime lives until drop")
+            .spawn(accept_loop(listener, upstream, shared, rx));
+        self.running = Some(tx);
+    }
+
+    /// `http://127.0.0.1:PORT`.
+    pub fn endpoint(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Requests seen so far, by method.
+    pub fn counts(&self) -> Counts {
+        self.shared.counts.lock().expect("counts lock").clone()
+    }
+
+    /// Requests of `method` seen so far.
+    pub fn count(&self, method: &str) -> u64 {
+        self.counts().get(method).copied().unwrap_or(0)
+    }
+
+    /// Forgets the counts.
+    pub fn reset_counts(&self) {
+        self.shared.counts.lock().expect("counts lock").clear();
+    }
+
+    /// Limits server→client throughput (`None` = unlimited).
+    pub fn set_rate(&self, bytes_per_second: Option<u64>) {
+        self.shared
+            .rate
+            .store(bytes_per_second.unwrap_or(0), Ordering::SeqCst);
+    }
+
+    /// Server→client bytes forwarded so far.
+    pub fn bytes_down(&self) -> u64 {
+        self.shared.bytes_down.load(Ordering::SeqCst)
+    }
+
+    /// Closes the listening socket and cuts every open connection: clients get
+    /// "connection refused" until [`Proxy::resume`].
+    pub fn stop(&mut self) {
+        if let Some(tx) = self.running.take() {
+            let _ = tx.send(false);
+        }
+        // Wait until the port is really closed.
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while std::net::TcpStream::connect(self.addr).is_ok() {
+            assert!(std::time::Instant::now() < deadline, "proxy did not stop");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Listens again on the same port.
+    pub fn resume(&mut self) {
+        let addr = self.addr;
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        let listener = loop {
+            match self
+                .runtime
+                .as_ref()
+                .expect("runtime lives until drop")
+                .block_on(TcpListener::bind(addr))
+            {
+                Ok(listener) => break listener,
+                Err(err) => {
+                    assert!(
+                        std::time::Instant::now() < deadline,
+                        "cannot listen on {addr} again: {err}"
+                    );
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+            }
+        };
+        self.serve(listener);
+    }
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        if let Some(tx) = self.running.take() {
+            let _ = tx.send(false);
+        }
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_timeout(Duration::from_secs(2));
+        }
+    }
+}
+
+async fn accept_loop(
+    listener: TcpListener,
+    upstream: SocketAddr,
+    shared: Arc<Shared>,
+    mut running: watch::Receiver<bool>,
+) {
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                let Ok((client, _)) = accepted else { continue };
+                let shared = Arc::clone(&shared);
+                let running = running.clone();
+                tokio::spawn(async move {
+                    let mut stop = running.clone();
+                    tokio::select! {
+                        () = forward(client, upstream, shared) => {}
+                        _ = stop.wait_for(|r| !*r) => {}
+                    }
+                    drop(running);
+                });
+            }
+            _ = running.wait_for(|r| !*r) => return,
+        }
+    }
+}
+
+async fn forward(client: TcpStream, upstream: SocketAddr, shared: Arc<Shared>) {
+    let Ok(server) = TcpStream::connect(upstream).await else {
+        return;
+    };
+    let (mut client_read, mut client_write) = client.into_split();
+    let (mut server_read, mut server_write) = server.into_split();
+    let up_shared = Arc::clone(&shared);
+    let up = async move {
+        let mut parser = RequestCounter::default();
+        let mut buf = vec![0u8; 16 * 1024];
+        loop {
+            let n = match client_read.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => n,
+            };
+            for method in parser.feed(&buf[..n]) {
+                *up_shared
+                    .counts
+                    .lock()
+                    .expect("counts lock")
+                    .entry(method)
+                    .or_insert(0) += 1;
+            }
+            if server_write.write_all(&buf[..n]).await.is_err() {
+                break;
+            }
+        }
+        let _ = server_write.shutdown().await;
+    };
+    let down = async move {
+        let mut buf = vec![0u8; 16 * 1024];
+        loop {
+            let rate = shared.rate.load(Ordering::SeqCst);
+            let chunk = if rate == 0 {
+                buf.len()
+            } else {
+                // ~20 slices per second keep the rate smooth.
+                (rate / 20).clamp(1, buf.len() as u64) as usize
+            };
+            let n = match server_read.read(&mut buf[..chunk]).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => n,
+            };
+            if client_write.write_all(&buf[..n]).await.is_err() {
+                break;
+            }
+            shared.bytes_down.fetch_add(n as u64, Ordering::SeqCst);
+            if rate != 0 {
+                tokio::time::sleep(Duration::from_secs_f64(n as f64 / rate as f64)).await;
+            }
+        }
+        let _ = client_write.shutdown().await;
+    };
+    tokio::join!(up, down);
+}
+
+/// Finds request heads in a client byte stream (requests without bodies, or with a
+/// Content-Length body, which is skipped).
+#[derive(Default)]
+struct RequestCounter {
+    head: Vec<u8>,
+    skip_body: usize,
+}
+
+impl RequestCounter {
+    fn feed(&mut self, mut bytes: &[u8]) -> Vec<String> {
+        let mut methods = Vec::new();
+        while !bytes.is_empty() {
+            if self.skip_body > 0 {
+                let n = self.skip_body.min(bytes.len());
+                self.skip_body -= n;
+                bytes = &bytes[n..];
+                continue;
+            }
+            self.head.push(bytes[0]);
+            bytes = &bytes[1..];
+            if self.head.ends_with(b"\r\n\r\n") {
+                let text = String::from_utf8_lossy(&self.head).into_owned();
+                if let Some(method) = text.split_whitespace().next() {
+                    methods.push(method.to_owned());
+                }
+                self.skip_body = text
+                    .lines()
+                    .find_map(|line| {
+                        let (name, value) = line.split_once(':')?;
+                        name.trim()
+                            .eq_ignore_ascii_case("content-length")
+                            .then(|| value.trim().parse().ok())?
+                    })
+                    .unwrap_or(0);
+                self.head.clear();
+            }
+        }
+        methods
+    }
+}

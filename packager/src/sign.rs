@@ -1,0 +1,235 @@
+//! Release signatures: ed25519 in the minisign format.
+//!
+//! Keys are minisign key files, made by `hoist keygen` or by `minisign -G` (also
+//! `minisign -G -W`, unencrypted). An encrypted key's password comes from
+//! `HOIST_SIGN_PASSWORD`, or is asked for on the terminal. The signature covers the
+//! `.deb` bytes; its trusted comment is [`hoist_s3::signature::trusted_comment`], so
+//! `minisign -Vm FILE.deb -p KEY.pub` verifies the file written next to the package
+//! and shows which package, version and sha256 were signed. How the signature travels
+//! with the release is described in [`hoist_s3::signature`].
+
+use std::io::IsTerminal as _;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, bail};
+use minisign::{PublicKey, SecretKey, SecretKeyBox};
+
+/// Environment variable holding the password of an encrypted secret key.
+pub const PASSWORD_ENV: &str = "HOIST_SIGN_PASSWORD";
+
+/// A loaded secret key with its public half (to check each signature right away).
+pub struct Signer {
+    secret: SecretKey,
+    public: PublicKey,
+    path: PathBuf,
+}
+
+impl std::fmt::Debug for Signer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Signer")
+            .field("path", &self.path)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A signature written for a package.
+#[derive(Debug, Clone)]
+pub struct Signature {
+    /// Where the `.minisig` file was written (next to the package).
+    pub path: PathBuf,
+    /// The `.minisig` file's text.
+    pub text: String,
+}
+
+/// Where the password of an encrypted key comes from.
+fn password(prompt: &str) -> anyhow::Result<String> {
+    if let Ok(password) = std::env::var(PASSWORD_ENV) {
+        return Ok(password);
+    }
+    if !std::io::stdin().is_terminal() {
+        bail!(
+            "the signing key is encrypted and there is no terminal to ask for its password: set \
+             {PASSWORD_ENV}, or use an unencrypted key (`minisign -G -W`)"
+        );
+    }
+    rpassword::prompt_password(prompt).context("cannot read the password from the terminal")
+}
+
+impl Signer {
+    /// Loads a minisign secret key file. Unencrypted keys load as they are; for an
+    /// encrypted key the password comes from `HOIST_SIGN_PASSWORD` or the terminal.
+    ///
+    /// Errors: unreadable or malformed file, wrong password, no way to get a password.
+    pub fn load(path: &Path) -> anyhow::Result<Signer> {
+        let text = std::fs::read_to_string(path).with_context(|| {
+            format!(
+                "cannot read the signing key {}: fix --sign-key (make one with `hoist keygen`)",
+                path.display()
+            )
+        })?;
+        let not_a_key = || {
+            format!(
+                "{} is not a minisign secret key: pass the `.key` file written by `hoist keygen` \
+                 or `minisign -G`",
+                path.display()
+            )
+        };
+        if !text.starts_with("untrusted comment:") {
+            bail!(not_a_key());
+        }
+        // An empty password skips decryption; the key's checksum then only matches if
+        // the key was not encrypted (`minisign -G -W`).
+        let secret = match SecretKeyBox::from_string(&text)
+            .and_then(|b| b.into_secret_key(Some(String::new())))
+        {
+            Ok(secret) => secret,
+            Err(_) => {
+                let pw = password(&format!("Password for {}: ", path.display()))?;
+                SecretKeyBox::from_string(&text)
+                    .with_context(not_a_key)?
+                    .into_secret_key(Some(pw))
+                    .map_err(|e| {
+                        anyhow::anyhow!(
+                            "cannot unlock the signing key {}: {e} (check {PASSWORD_ENV} or the password typed)",
+                            path.display()
+                        )
+                    })?
+            }
+        };
+        let public = PublicKey::from_secret_key(&secret)
+            .with_context(|| format!("cannot derive the public key of {}", path.display()))?;
+        Ok(Signer {
+            secret,
+            public,
+            path: path.to_path_buf(),
+        })
+    }
+
+    /// The public key in the one-line base64 form (`minisign -P`, agent config).
+    pub fn public_key_base64(&self) -> String {
+        self.public.to_base64()
+    }
+
+    /// Signs the package at `deb` and writes `DEB.minisig` next to it.
+    ///
+    /// The trusted comment names `package`, `version` and `sha256` (the caller's
+    /// digest of the same file).
+    pub fn sign_package(
+        &self,
+        deb: &Path,
+        package: &str,
+        version: &str,
+        sha256: &str,
+    ) -> anyhow::Result<Signature> {
+        let file = std::fs::File::open(deb)
+            .with_context(|| format!("cannot read {} to sign it", deb.display()))?;
+        let trusted = hoist_s3::signature::trusted_comment(package, version, sha256);
+        let untrusted = format!("hoist signature of {package} {version}");
+        let signature = minisign::sign(
+            Some(&self.public),
+            &self.secret,
+            std::io::BufReader::new(file),
+            Some(&trusted),
+            Some(&untrusted),
+        )
+        .with_context(|| format!("cannot sign {} with {}", deb.display(), self.path.display()))?;
+        let text = signature.into_string();
+        let mut path = deb.as_os_str().to_owned();
+        path.push(hoist_s3::signature::MINISIG_SUFFIX);
+        let path = PathBuf::from(path);
+        std::fs::write(&path, &text)
+            .with_context(|| format!("cannot write the signature {}", path.display()))?;
+        Ok(Signature { path, text })
+    }
+}
+
+/// Generates an encrypted key pair in the minisign format, as `minisign -G` does.
+/// Returns (public key file text, secret key file text).
+pub fn generate_key_pair(password: String) -> anyhow::Result<(String, String)> {
+    if password.is_empty() {
+        bail!(
+            "an empty password would write a key that `minisign` cannot read; choose a password, \
+             or make an unencrypted key with `minisign -G -W`"
+        );
+    }
+    let pair = minisign::KeyPair::generate_encrypted_keypair(Some(password))
+        .context("cannot generate a key pair")?;
+    let public = pair
+        .pk
+        .to_box()
+        .context("cannot encode the public key")?
+        .into_string();
+    let secret = pair
+        .sk
+        .to_box(Some("minisign encrypted secret key (hoist keygen)"))
+        .context("cannot encode the secret key")?
+        .into_string();
+    Ok((public, secret))
+}
+
+/// The password for a new key: `HOIST_SIGN_PASSWORD`, or asked twice on the terminal.
+pub fn new_password() -> anyhow::Result<String> {
+    if let Ok(password) = std::env::var(PASSWORD_ENV) {
+        return Ok(password);
+    }
+    let first = password("Password for the new key: ")?;
+    let second = password("Password (again): ")?;
+    if first != second {
+        bail!("the two passwords differ; run `hoist keygen` again");
+    }
+    Ok(first)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generated_keys_sign_and_the_signature_verifies() {
+        let dir = tempfile::tempdir().unwrap();
+        let (public, secret) = generate_key_pair("pw".into()).unwrap();
+        assert!(public.starts_with("untrusted comment:"));
+        let key = dir.path().join("k.key");
+        std::fs::write(&key, &secret).unwrap();
+        let deb = dir.path().join("p.deb");
+        std::fs::write(&deb, b"package bytes").unwrap();
+
+        let secret_key = SecretKeyBox::from_string(&secret)
+            .unwrap()
+            .into_secret_key(Some("pw".into()))
+            .unwrap();
+        let signer = Signer {
+            public: PublicKey::from_secret_key(&secret_key).unwrap(),
+            secret: secret_key,
+            path: key.clone(),
+        };
+        let sha = "ab".repeat(32);
+        let sig = signer.sign_package(&deb, "p", "1.0", &sha).unwrap();
+        assert_eq!(sig.path, dir.path().join("p.deb.minisig"));
+        assert_eq!(std::fs::read_to_string(&sig.path).unwrap(), sig.text);
+
+        let pk = PublicKey::from_box(minisign::PublicKeyBox::from_string(&public).unwrap()).unwrap();
+        let sig_box = minisign::SignatureBox::from_string(&sig.text).unwrap();
+        let trusted = sig_box.trusted_comment().unwrap();
+        minisign::verify(&pk, &sig_box, std::fs::File::open(&deb).unwrap(), true, false, false).unwrap();
+        let parsed = hoist_s3::signature::SignedRelease::parse(&trusted).unwrap();
+        assert_eq!(parsed.sha256, sha);
+
+        std::fs::write(&deb, b"other bytes").unwrap();
+        assert!(minisign::verify(&pk, &sig_box, std::fs::File::open(&deb).unwrap(), true, false, false).is_err());
+    }
+
+    #[test]
+    fn empty_passwords_are_refused() {
+        assert!(generate_key_pair(String::new()).is_err());
+    }
+
+    #[test]
+    fn a_non_key_file_is_rejected_with_the_fix() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("x.key");
+        std::fs::write(&path, "hello").unwrap();
+        let err = Signer::load(&path).unwrap_err().to_string();
+        assert!(err.contains("not a minisign secret key"), "{err}");
+    }
+}

@@ -1,0 +1,118 @@
+//! Helpers shared by the `hoist build` tests: the real `hoist` binary, a private copy
+//! of the fixture package, and the external tools the tests compare against.
+
+#![allow(dead_code)] // each test file uses a different subset
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// The fixture package directory (a tiny shell service with a unit and a conffile).
+pub fn fixture_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/hello")
+}
+
+/// A private copy of the fixture, so a test can edit files and mtimes freely.
+pub struct Fixture {
+    pub dir: tempfile::TempDir,
+}
+
+impl Fixture {
+    pub fn new() -> Fixture {
+        let dir = tempfile::tempdir().unwrap();
+        for entry in std::fs::read_dir(fixture_dir()).unwrap() {
+            let entry = entry.unwrap();
+            let to = dir.path().join(entry.file_name());
+            std::fs::copy(entry.path(), &to).unwrap();
+        }
+        Fixture { dir }
+    }
+
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    pub fn manifest(&self) -> PathBuf {
+        self.path("hoist.toml")
+    }
+
+    /// Replaces `from` with `to` in hoist.toml (the text must be there).
+    pub fn edit_manifest(&self, from: &str, to: &str) {
+        let text = std::fs::read_to_string(self.manifest()).unwrap();
+        assert!(text.contains(from), "fixture hoist.toml has no `{from}`");
+        std::fs::write(self.manifest(), text.replacen(from, to, 1)).unwrap();
+    }
+
+    /// An output directory inside the fixture copy that does not exist yet.
+    pub fn out_dir(&self, name: &str) -> PathBuf {
+        self.path(name)
+    }
+}
+
+/// `hoist` with a clean SOURCE_DATE_EPOCH and quiet logs.
+pub fn hoist() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_hoist"));
+    cmd.env_remove("SOURCE_DATE_EPOCH").env("RUST_LOG", "warn");
+    cmd
+}
+
+/// Runs `hoist build --manifest M --out-dir OUT EXTRA...`.
+pub fn hoist_build(manifest: &Path, out_dir: &Path, extra: &[&str]) -> Output {
+    hoist()
+        .arg("build")
+        .arg("--manifest")
+        .arg(manifest)
+        .arg("--out-dir")
+        .arg(out_dir)
+        .args(extra)
+        .output()
+        .unwrap()
+}
+
+/// Builds and returns the .deb's path (printed on stdout), failing with hoist's stderr.
+pub fn build_ok(manifest: &Path, out_dir: &Path, extra: &[&str]) -> PathBuf {
+    let out = hoist_build(manifest, out_dir, extra);
+    assert!(
+        out.status.success(),
+        "hoist build failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let path = PathBuf::from(String::from_utf8(out.stdout).unwrap().trim());
+    assert!(path.is_file(), "printed path {} is a file", path.display());
+    path
+}
+
+/// Panics with the install step when an external tool the test needs is missing.
+pub fn require_tool(tool: &str, package: &str) {
+    assert!(
+        which::which(tool).is_ok(),
+        "`{tool}` is not installed; run `make test` (scripts/install-test-deps.sh installs the \
+         Debian package `{package}`)"
+    );
+}
+
+/// Runs a command and returns its stdout, failing the test with its stderr otherwise.
+pub fn run_ok(cmd: &mut Command) -> String {
+    let out = cmd.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed ({}): {}{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// The files and directories (not their contents) of `dir`, for "nothing was left
+/// behind" checks.
+pub fn listing(dir: &Path) -> Vec<String> {
+    if !dir.exists() {
+        return Vec::new();
+    }
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
