@@ -134,15 +134,29 @@ mod tests {
             Duration::from_secs(300),
         );
         let delays: Vec<Duration> = (0..200).map(|_| schedule.after_success(&mut rng)).collect();
-        assert!(delays.iter().all(|d| *d >= Duration::from_secs(8) && *d <= Duration::from_secs(12)));
-        assert!(delays.iter().any(|d| *d < Duration::from_secs(9)), "jitter is used");
-        assert!(delays.iter().any(|d| *d > Duration::from_secs(11)), "jitter is used");
+        assert!(
+            delays
+                .iter()
+                .all(|d| *d >= Duration::from_secs(8) && *d <= Duration::from_secs(12))
+        );
+        assert!(
+            delays.iter().any(|d| *d < Duration::from_secs(9)),
+            "jitter is used"
+        );
+        assert!(
+            delays.iter().any(|d| *d > Duration::from_secs(11)),
+            "jitter is used"
+        );
     }
 
     #[test]
     fn first_delay_spreads_over_the_interval() {
         let mut rng = StdRng::seed_from_u64(1);
-        let schedule = Schedule::new(Duration::from_secs(10), Duration::ZERO, Duration::from_secs(60));
+        let schedule = Schedule::new(
+            Duration::from_secs(10),
+            Duration::ZERO,
+            Duration::from_secs(60),
+        );
         let delays: Vec<Duration> = (0..200).map(|_| schedule.first_delay(&mut rng)).collect();
         assert!(delays.iter().all(|d| *d < Duration::from_secs(10)));
         assert!(delays.iter().any(|d| *d < Duration::from_secs(2)));

@@ -123,14 +123,18 @@ mod tests {
         for i in 0..5u64 {
             let path = dir.path().join(format!("p{i}.deb"));
             let file = std::fs::File::create(&path).unwrap();
-            file.set_modified(base + Duration::from_secs(i * 10)).unwrap();
+            file.set_modified(base + Duration::from_secs(i * 10))
+                .unwrap();
             paths.push(path);
         }
         std::fs::write(dir.path().join("notes.txt"), b"x").unwrap();
         // p0 (oldest) is referenced, so it stays; keep 3 → p0 + the two newest others.
         let deleted = prune(dir.path(), 3, &[paths[0].as_path()]).unwrap();
         assert_eq!(deleted, vec![paths[2].clone(), paths[1].clone()]);
-        assert_eq!(list(dir.path()), vec![paths[4].clone(), paths[3].clone(), paths[0].clone()]);
+        assert_eq!(
+            list(dir.path()),
+            vec![paths[4].clone(), paths[3].clone(), paths[0].clone()]
+        );
         assert!(dir.path().join("notes.txt").exists());
     }
 }

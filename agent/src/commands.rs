@@ -58,7 +58,9 @@ pub async fn run(config: AgentConfig) -> anyhow::Result<RunEnd> {
         match joined {
             Ok(Exit::Shutdown) => {}
             Ok(Exit::Reexec) => {
-                tracing::info!("installed a new hoist-agent; stopping the other watches to re-execute");
+                tracing::info!(
+                    "installed a new hoist-agent; stopping the other watches to re-execute"
+                );
                 end = RunEnd::Reexec;
                 cancel.cancel();
             }
@@ -70,7 +72,9 @@ pub async fn run(config: AgentConfig) -> anyhow::Result<RunEnd> {
         }
     }
     if let Some(err) = panicked {
-        anyhow::bail!("a watch task failed ({err}); the agent stopped so that its supervisor restarts it");
+        anyhow::bail!(
+            "a watch task failed ({err}); the agent stopped so that its supervisor restarts it"
+        );
     }
     Ok(end)
 }
@@ -118,7 +122,10 @@ fn report(watch: &str, outcome: &Outcome) {
     match outcome {
         Outcome::Unchanged => tracing::info!(watch, "up to date"),
         Outcome::SkippedBad => {
-            tracing::warn!(watch, "the current object is marked bad; kept the installed version")
+            tracing::warn!(
+                watch,
+                "the current object is marked bad; kept the installed version"
+            )
         }
         Outcome::Adopted => tracing::info!(watch, "up to date (recorded the object's identity)"),
         Outcome::Installed { version, .. } => tracing::info!(watch, %version, "installed"),

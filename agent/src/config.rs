@@ -43,7 +43,9 @@ pub const DEFAULT_STATE_DIR: &str = "/var/lib/hoist-agent";
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     /// The file could not be read.
-    #[error("cannot read the agent config `{path}`: {source}; create it or pass --config / HOIST_AGENT_CONFIG")]
+    #[error(
+        "cannot read the agent config `{path}`: {source}; create it or pass --config / HOIST_AGENT_CONFIG"
+    )]
     Read {
         /// The config path.
         path: PathBuf,
@@ -78,13 +80,19 @@ pub struct AgentConfig {
     #[serde(default = "default_state_dir")]
     pub state_dir: PathBuf,
     /// Default poll interval of every watch.
-    #[serde(default = "default_interval", deserialize_with = "duration::deserialize")]
+    #[serde(
+        default = "default_interval",
+        deserialize_with = "duration::deserialize"
+    )]
     pub interval: Duration,
     /// Default jitter: each poll waits `interval ± jitter` (default: a fifth of the interval).
     #[serde(default, deserialize_with = "duration::option::deserialize")]
     pub jitter: Option<Duration>,
     /// Upper bound of the exponential backoff after S3 errors.
-    #[serde(default = "default_backoff_max", deserialize_with = "duration::deserialize")]
+    #[serde(
+        default = "default_backoff_max",
+        deserialize_with = "duration::deserialize"
+    )]
     pub backoff_max: Duration,
     /// How many cached `.deb` files to keep per watch (at least 2: installed + previous good).
     #[serde(default = "default_keep_packages")]
@@ -106,7 +114,10 @@ pub struct DpkgSettings {
     #[serde(default)]
     pub root: Option<PathBuf>,
     /// How long to wait for another package manager to release the dpkg lock.
-    #[serde(default = "default_lock_timeout", deserialize_with = "duration::deserialize")]
+    #[serde(
+        default = "default_lock_timeout",
+        deserialize_with = "duration::deserialize"
+    )]
     pub lock_timeout: Duration,
 }
 
@@ -149,7 +160,10 @@ pub struct WatchConfig {
     #[serde(default, deserialize_with = "duration::option::deserialize")]
     pub jitter: Option<Duration>,
     /// How long the new process may take to take over after the signal.
-    #[serde(default = "default_handoff_timeout", deserialize_with = "duration::deserialize")]
+    #[serde(
+        default = "default_handoff_timeout",
+        deserialize_with = "duration::deserialize"
+    )]
     pub handoff_timeout: Duration,
 }
 
@@ -187,7 +201,10 @@ pub enum HealthConfig {
         /// `http://host:port/path` (plain HTTP; the check runs on the host itself).
         url: String,
         /// Deadline for a 2xx answer.
-        #[serde(default = "default_health_within", deserialize_with = "duration::deserialize")]
+        #[serde(
+            default = "default_health_within",
+            deserialize_with = "duration::deserialize"
+        )]
         within: Duration,
     },
     /// The systemd unit stays active with the new MainPID for the time given.
@@ -195,7 +212,11 @@ pub enum HealthConfig {
         /// The unit, e.g. `hello.service`.
         unit: String,
         /// How long it must stay up.
-        #[serde(default = "default_unit_stable", deserialize_with = "duration::deserialize", rename = "for")]
+        #[serde(
+            default = "default_unit_stable",
+            deserialize_with = "duration::deserialize",
+            rename = "for"
+        )]
         stable_for: Duration,
     },
     /// No check beyond the handoff confirmation.
@@ -311,7 +332,10 @@ impl AgentConfig {
             if !names.insert(watch.name.as_str()) {
                 return Err(invalid(
                     format!("watch[{index}].name"),
-                    format!("`{}` is used by another watch: names must be unique", watch.name),
+                    format!(
+                        "`{}` is used by another watch: names must be unique",
+                        watch.name
+                    ),
                 ));
             }
             if !is_debian_package_name(&watch.package) {
@@ -440,7 +464,9 @@ fn validate_health(health: &HealthConfig) -> Result<(), (&'static str, String)> 
             if uri.scheme_str() != Some("http") || uri.host().is_none() {
                 return Err((
                     "health.url",
-                    format!("`{url}` must be an http:// URL with a host (the check runs locally; https is not supported)"),
+                    format!(
+                        "`{url}` must be an http:// URL with a host (the check runs locally; https is not supported)"
+                    ),
                 ));
             }
             if within.is_zero() {
@@ -548,7 +574,10 @@ health = {{ kind = "unit", unit = "x.service", for = "4s" }}
         assert_eq!(config.backoff_max, Duration::from_secs(90));
         assert_eq!(config.dpkg.lock_timeout, Duration::from_secs(20));
         assert_eq!(config.watches[0].interval(&config), Duration::from_secs(2));
-        assert_eq!(config.watches[0].jitter(&config), Duration::from_millis(100));
+        assert_eq!(
+            config.watches[0].jitter(&config),
+            Duration::from_millis(100)
+        );
         assert!(config.watches[0].load_public_key().unwrap().is_some());
         assert_eq!(
             config.watches[0].health,
@@ -594,7 +623,11 @@ health = {{ kind = "unit", unit = "x.service", for = "4s" }}
     fn public_key_file_with_comment_line_is_accepted() {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("k.pub");
-        std::fs::write(&file, format!("untrusted comment: minisign public key\n{KEY}\n")).unwrap();
+        std::fs::write(
+            &file,
+            format!("untrusted comment: minisign public key\n{KEY}\n"),
+        )
+        .unwrap();
         let text = format!("{}public_key_file = \"{}\"\n", minimal(), file.display());
         let config = parse(&text).unwrap();
         assert!(config.watches[0].load_public_key().unwrap().is_some());
@@ -602,7 +635,9 @@ health = {{ kind = "unit", unit = "x.service", for = "4s" }}
 
     #[test]
     fn duplicate_names_and_bad_package_are_rejected() {
-        let err = parse(&format!("{0}{0}", minimal())).unwrap_err().to_string();
+        let err = parse(&format!("{0}{0}", minimal()))
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("watch[1].name"), "{err}");
         let err = parse(&minimal().replace("package = \"hello\"", "package = \"Hello_World\""))
             .unwrap_err()
@@ -612,13 +647,19 @@ health = {{ kind = "unit", unit = "x.service", for = "4s" }}
 
     #[test]
     fn signal_and_health_are_checked() {
-        let err = parse(&format!("{}signal = {{ kind = \"pidfile\", path = \"run/x.pid\" }}\n", minimal()))
-            .unwrap_err()
-            .to_string();
+        let err = parse(&format!(
+            "{}signal = {{ kind = \"pidfile\", path = \"run/x.pid\" }}\n",
+            minimal()
+        ))
+        .unwrap_err()
+        .to_string();
         assert!(err.contains("signal.path"), "{err}");
-        let err = parse(&format!("{}signal = {{ kind = \"carrier-pigeon\" }}\n", minimal()))
-            .unwrap_err()
-            .to_string();
+        let err = parse(&format!(
+            "{}signal = {{ kind = \"carrier-pigeon\" }}\n",
+            minimal()
+        ))
+        .unwrap_err()
+        .to_string();
         assert!(err.contains("carrier-pigeon"), "{err}");
         let err = parse(&format!(
             "{}health = {{ kind = \"http\", url = \"https://example.com/\" }}\n",
@@ -631,12 +672,18 @@ health = {{ kind = "unit", unit = "x.service", for = "4s" }}
 
     #[test]
     fn jitter_must_be_below_interval_and_watches_must_exist() {
-        let err = parse(&format!("interval = \"1s\"\njitter = \"1s\"\n{}", minimal()))
-            .unwrap_err()
-            .to_string();
+        let err = parse(&format!(
+            "interval = \"1s\"\njitter = \"1s\"\n{}",
+            minimal()
+        ))
+        .unwrap_err()
+        .to_string();
         assert!(err.contains("jitter"), "{err}");
         let config = parse(&format!("interval = \"1s\"\n{}", minimal())).unwrap();
-        assert_eq!(config.watches[0].jitter(&config), Duration::from_millis(200));
+        assert_eq!(
+            config.watches[0].jitter(&config),
+            Duration::from_millis(200)
+        );
         let err = parse("interval = \"1s\"\n").unwrap_err().to_string();
         assert!(err.contains("[[watch]]"), "{err}");
     }

@@ -42,7 +42,9 @@ pub enum DownloadError {
         source: std::io::Error,
     },
     /// The local disk failed (full, read-only…).
-    #[error("cannot write the download to `{dir}`: {source}; check free space and permissions of the state directory")]
+    #[error(
+        "cannot write the download to `{dir}`: {source}; check free space and permissions of the state directory"
+    )]
     Disk {
         /// The partial directory.
         dir: PathBuf,
@@ -164,7 +166,9 @@ mod tests {
     #[tokio::test]
     async fn large_body_streams_through_small_buffer() {
         let dir = tempfile::tempdir().unwrap();
-        let body: Vec<u8> = (0..(3 * BUFFER_SIZE + 17)).map(|i| (i % 251) as u8).collect();
+        let body: Vec<u8> = (0..(3 * BUFFER_SIZE + 17))
+            .map(|i| (i % 251) as u8)
+            .collect();
         let done = download(body.as_slice(), dir.path(), None).await.unwrap();
         assert_eq!(done.size, body.len() as u64);
         assert_eq!(done.sha256, hex::encode(Sha256::digest(&body)));

@@ -110,7 +110,11 @@ fn main() -> ExitCode {
         Command::Once => {
             let config = load_config(&cli.config)?;
             let ok = runtime()?.block_on(commands::once(config))?;
-            Ok(if ok { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+            Ok(if ok {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
         }
         Command::Run => {
             let config = load_config(&cli.config)?;

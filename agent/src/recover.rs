@@ -97,6 +97,9 @@ mod tests {
         std::fs::write(&path, b"hello world").unwrap();
         let (md5, sha) = digest_file(&path).unwrap();
         assert_eq!(md5, "5eb63bbbe01eeed093cb22bb8f5acdc3");
-        assert_eq!(sha, "b94d27b9934d3e08a52e52d7da7dabfac484efe37a5380ee9088f7ace2efcde9");
+        assert_eq!(
+            sha,
+            "b94d27b9934d3e08a52e52d7da7dabfac484efe37a5380ee9088f7ace2efcde9"
+        );
     }
 }

@@ -95,10 +95,23 @@ mod tests {
             PathBuf::from("/usr/bin/hoist-agent")
         );
         let cwd = std::env::current_dir().unwrap();
-        assert_eq!(resolve(Path::new("./x/agent"), None).unwrap(), cwd.join("./x/agent"));
-        let found = resolve(Path::new("sh"), Some(std::ffi::OsStr::new("/nonexistent:/bin"))).unwrap();
+        assert_eq!(
+            resolve(Path::new("./x/agent"), None).unwrap(),
+            cwd.join("./x/agent")
+        );
+        let found = resolve(
+            Path::new("sh"),
+            Some(std::ffi::OsStr::new("/nonexistent:/bin")),
+        )
+        .unwrap();
         assert_eq!(found, PathBuf::from("/bin/sh"));
-        assert!(resolve(Path::new("no-such-hoist-binary"), Some(std::ffi::OsStr::new("/bin"))).is_err());
+        assert!(
+            resolve(
+                Path::new("no-such-hoist-binary"),
+                Some(std::ffi::OsStr::new("/bin"))
+            )
+            .is_err()
+        );
     }
 
     #[test]

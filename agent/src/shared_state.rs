@@ -37,7 +37,10 @@ impl SharedState {
             }
             Loaded::Corrupt(why) => {
                 let aside = store.set_aside_corrupt().with_context(|| {
-                    format!("cannot move the corrupt state file `{}` aside", store.path().display())
+                    format!(
+                        "cannot move the corrupt state file `{}` aside",
+                        store.path().display()
+                    )
                 })?;
                 tracing::error!(
                     path = %store.path().display(),
@@ -55,9 +58,12 @@ impl SharedState {
                 .get(&watch.name)
                 .is_some_and(|w| w.package == watch.package);
             if !known {
-                let rebuilt = recover::rebuild_watch(dpkg, &watch.package, &dirs.cache(&watch.name))
-                    .await
-                    .with_context(|| format!("cannot rebuild the state of watch `{}`", watch.name))?;
+                let rebuilt =
+                    recover::rebuild_watch(dpkg, &watch.package, &dirs.cache(&watch.name))
+                        .await
+                        .with_context(|| {
+                            format!("cannot rebuild the state of watch `{}`", watch.name)
+                        })?;
                 if let Some(installed) = &rebuilt.installed {
                     tracing::info!(
                         watch = %watch.name,

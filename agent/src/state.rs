@@ -95,11 +95,13 @@ impl WatchState {
     /// True when the object identified by (`version_id`, `etag`) was marked bad. With a
     /// VersionId the VersionId decides; without one (unversioned bucket) the ETag does.
     pub fn is_bad(&self, version_id: Option<&str>, etag: &str) -> bool {
-        self.bad.iter().any(|bad| match (version_id, bad.version_id.as_deref()) {
-            (Some(current), Some(marked)) => current == marked,
-            (None, None) => bad.etag == etag,
-            _ => false,
-        })
+        self.bad
+            .iter()
+            .any(|bad| match (version_id, bad.version_id.as_deref()) {
+                (Some(current), Some(marked)) => current == marked,
+                (None, None) => bad.etag == etag,
+                _ => false,
+            })
     }
 
     /// Records a bad release (keeps the newest [`MAX_BAD`]).
@@ -268,7 +270,10 @@ mod tests {
         watch.mark_bad(bad(Some("v3"), "\"e3\""));
         watch.mark_bad(bad(None, "\"e9\""));
         assert!(watch.is_bad(Some("v3"), "\"anything\""));
-        assert!(!watch.is_bad(Some("v4"), "\"e3\""), "a newer version with the same bytes is new");
+        assert!(
+            !watch.is_bad(Some("v4"), "\"e3\""),
+            "a newer version with the same bytes is new"
+        );
         assert!(watch.is_bad(None, "\"e9\""));
         assert!(!watch.is_bad(None, "\"e3\""));
         watch.mark_bad(bad(Some("v3"), "\"e3\""));

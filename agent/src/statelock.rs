@@ -23,7 +23,12 @@ pub fn acquire(state_dir: &Path) -> anyhow::Result<StateLock> {
         .create(true)
         .truncate(false)
         .open(&path)
-        .map_err(|err| anyhow::anyhow!("cannot open `{}`: {err}; run the agent as root or fix state_dir", path.display()))?;
+        .map_err(|err| {
+            anyhow::anyhow!(
+                "cannot open `{}`: {err}; run the agent as root or fix state_dir",
+                path.display()
+            )
+        })?;
     let mut lock = match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
         Ok(lock) => lock,
         Err((mut file, _)) => {
@@ -32,7 +37,11 @@ pub fn acquire(state_dir: &Path) -> anyhow::Result<StateLock> {
             let holder = holder.trim();
             anyhow::bail!(
                 "another hoist-agent{} is using the state directory `{}`; stop it first (or use `hoist-agent status` to look at its state)",
-                if holder.is_empty() { String::new() } else { format!(" (pid {holder})") },
+                if holder.is_empty() {
+                    String::new()
+                } else {
+                    format!(" (pid {holder})")
+                },
                 state_dir.display()
             );
         }

@@ -73,9 +73,10 @@ pub fn human(state: &AgentState) -> String {
                 out,
                 "  bad:            {}{}  at {}: {}",
                 bad.version.as_deref().unwrap_or("?"),
-                bad.version_id
-                    .as_deref()
-                    .map_or_else(|| format!("  ETag {}", bad.etag), |v| format!("  VersionId {v}")),
+                bad.version_id.as_deref().map_or_else(
+                    || format!("  ETag {}", bad.etag),
+                    |v| format!("  VersionId {v}")
+                ),
                 bad.at,
                 bad.reason
             );
@@ -118,7 +119,10 @@ mod tests {
         StateStore::new(dir.path()).save(&state).unwrap();
 
         let text = render(dir.path(), false).unwrap();
-        assert!(text.contains("installed:      2.0.0  VersionId v2"), "{text}");
+        assert!(
+            text.contains("installed:      2.0.0  VersionId v2"),
+            "{text}"
+        );
         assert!(text.contains("previous good:  none"), "{text}");
         assert!(text.contains("3.0.0  VersionId v3"), "{text}");
         let json: AgentState = serde_json::from_str(&render(dir.path(), true).unwrap()).unwrap();

@@ -245,10 +245,12 @@ impl Syncer {
             Ok(sha) => sha,
             Err(refusal) => return Ok(Err(refusal.to_string())),
         };
-        let signature = match verify::signature_for(self.public_key.as_ref(), info.metadata.minisig.as_deref()) {
-            Ok(sig) => sig,
-            Err(refusal) => return Ok(Err(refusal.to_string())),
-        };
+        let signature =
+            match verify::signature_for(self.public_key.as_ref(), info.metadata.minisig.as_deref())
+            {
+                Ok(sig) => sig,
+                Err(refusal) => return Ok(Err(refusal.to_string())),
+            };
         let pair = match (&self.public_key, &signature) {
             (Some(key), Some(sig)) => Some((key, sig)),
             _ => None,
@@ -259,9 +261,18 @@ impl Syncer {
             done = download::download(body, &partial_dir, pair) => done.map_err(|source| SyncError::Download { what: what.clone(), source })?,
             () = cancel.cancelled() => return Err(SyncError::Cancelled),
         };
-        match verify::check_transfer(info.size, &info.etag, hoist_s3::etag_md5(&info.etag), &downloaded) {
+        match verify::check_transfer(
+            info.size,
+            &info.etag,
+            hoist_s3::etag_md5(&info.etag),
+            &downloaded,
+        ) {
             Ok(()) => {}
-            Err(Refusal::Retry(why)) => return Err(SyncError::Transfer(format!("{what}: {why}; will download again"))),
+            Err(Refusal::Retry(why)) => {
+                return Err(SyncError::Transfer(format!(
+                    "{what}: {why}; will download again"
+                )));
+            }
             Err(Refusal::Bad(why)) => return Ok(Err(why)),
         }
         if let Err(refusal) =
@@ -269,14 +280,11 @@ impl Syncer {
         {
             return Ok(Err(refusal.to_string()));
         }
-        let deb_info = match verify::check_package(
-            downloaded.path(),
-            &self.watch.package,
-            &self.host_arch,
-        ) {
-            Ok(info) => info,
-            Err(refusal) => return Ok(Err(refusal.to_string())),
-        };
+        let deb_info =
+            match verify::check_package(downloaded.path(), &self.watch.package, &self.host_arch) {
+                Ok(info) => info,
+                Err(refusal) => return Ok(Err(refusal.to_string())),
+            };
         if let Some(signature) = &signature
             && let Err(refusal) =
                 verify::check_signed_release(signature, &deb_info, &downloaded.sha256)
@@ -284,8 +292,12 @@ impl Syncer {
             return Ok(Err(refusal.to_string()));
         }
         let cache_dir = self.dirs.cache(self.name());
-        std::fs::create_dir_all(&cache_dir)
-            .map_err(|err| anyhow::anyhow!("cannot create the cache directory `{}`: {err}", cache_dir.display()))?;
+        std::fs::create_dir_all(&cache_dir).map_err(|err| {
+            anyhow::anyhow!(
+                "cannot create the cache directory `{}`: {err}",
+                cache_dir.display()
+            )
+        })?;
         let deb = cache_dir.join(cache::file_name(
             &deb_info.package,
             &deb_info.version,
@@ -294,9 +306,9 @@ impl Syncer {
         ));
         let md5 = hex::encode(downloaded.md5);
         let sha256 = downloaded.sha256.clone();
-        downloaded
-            .persist(&deb)
-            .map_err(|err| anyhow::anyhow!("cannot move the download into `{}`: {err}", deb.display()))?;
+        downloaded.persist(&deb).map_err(|err| {
+            anyhow::anyhow!("cannot move the download into `{}`: {err}", deb.display())
+        })?;
         tracing::info!(
             watch = %self.name(),
             deb = %deb.display(),
@@ -338,7 +350,13 @@ impl Syncer {
         );
         let reexec = self.watch.package == OWN_PACKAGE;
         if !reexec {
-            match service::reload(&self.watch.signal, &self.watch.health, self.watch.handoff_timeout).await {
+            match service::reload(
+                &self.watch.signal,
+                &self.watch.health,
+                self.watch.handoff_timeout,
+            )
+            .await
+            {
                 Ok(reloaded) => log_reloaded(self.name(), &self.watch.signal, reloaded),
                 Err(err) => {
                     let reason = format!("the new version did not take over: {err}");
@@ -407,8 +425,16 @@ impl Syncer {
                     Ok(()) => {
                         let reexec = self.watch.package == OWN_PACKAGE;
                         if !reexec {
-                            match service::reload(&self.watch.signal, &self.watch.health, self.watch.handoff_timeout).await {
-                                Ok(reloaded) => log_reloaded(self.name(), &self.watch.signal, reloaded),
+                            match service::reload(
+                                &self.watch.signal,
+                                &self.watch.health,
+                                self.watch.handoff_timeout,
+                            )
+                            .await
+                            {
+                                Ok(reloaded) => {
+                                    log_reloaded(self.name(), &self.watch.signal, reloaded)
+                                }
                                 Err(err) => tracing::error!(
                                     watch = %self.name(),
                                     "rolled back to {} {} but the service did not take it over: {err}; check the service",
@@ -444,7 +470,10 @@ impl Syncer {
             ),
         }
         if let Err(err) = std::fs::remove_file(&candidate.deb) {
-            tracing::debug!("cannot remove the failed package {}: {err}", candidate.deb.display());
+            tracing::debug!(
+                "cannot remove the failed package {}: {err}",
+                candidate.deb.display()
+            );
         }
         Ok(Outcome::RolledBack { reason })
     }
@@ -486,7 +515,11 @@ impl Syncer {
 fn log_reloaded(watch: &str, signal: &SignalConfig, reloaded: service::Reloaded) {
     match reloaded {
         service::Reloaded::HandedOver { pid } => {
-            tracing::info!(watch, pid, "service handed over to the new version; health check passed");
+            tracing::info!(
+                watch,
+                pid,
+                "service handed over to the new version; health check passed"
+            );
         }
         service::Reloaded::NotRunning => tracing::warn!(
             watch,

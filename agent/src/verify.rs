@@ -83,10 +83,14 @@ pub fn check_signed_release(
 ) -> Result<(), Refusal> {
     let comment = signature.trusted_comment();
     let Ok(signed) = hoist_s3::signature::SignedRelease::parse(comment) else {
-        tracing::debug!(comment, "signature has a non-hoist trusted comment; accepted");
+        tracing::debug!(
+            comment,
+            "signature has a non-hoist trusted comment; accepted"
+        );
         return Ok(());
     };
-    if signed.package != facts.package || signed.version != facts.version || signed.sha256 != sha256 {
+    if signed.package != facts.package || signed.version != facts.version || signed.sha256 != sha256
+    {
         return Err(Refusal::Bad(format!(
             "the signature was made for {} {} (sha256 {}), not for this package {} {} (sha256 {sha256}): a signature of another release was attached",
             signed.package, signed.version, signed.sha256, facts.package, facts.version
@@ -159,7 +163,9 @@ pub fn check_content(
 /// accepted on every host).
 pub fn check_package(deb: &Path, package: &str, host_arch: &str) -> Result<PackageFacts, Refusal> {
     let info = hoist_deb::inspect(deb).map_err(|err| {
-        Refusal::Bad(format!("the object is not a readable Debian package: {err}"))
+        Refusal::Bad(format!(
+            "the object is not a readable Debian package: {err}"
+        ))
     })?;
     let facts = PackageFacts {
         package: info.package.to_string(),
@@ -204,7 +210,10 @@ trusted comment: timestamp:0\tfile:test
         hoist_s3::signature::encode_minisig(text)
     }
 
-    async fn fetch(body: &[u8], sig: Option<&minisign_verify::Signature>) -> (tempfile::TempDir, Downloaded) {
+    async fn fetch(
+        body: &[u8],
+        sig: Option<&minisign_verify::Signature>,
+    ) -> (tempfile::TempDir, Downloaded) {
         let dir = tempfile::tempdir().unwrap();
         let key = minisign_verify::PublicKey::from_base64(KEY).unwrap();
         let done = download::download(body, dir.path(), sig.map(|s| (&key, s)))
@@ -225,11 +234,24 @@ trusted comment: timestamp:0\tfile:test
     fn unsigned_is_refused_only_with_a_key() {
         let key = minisign_verify::PublicKey::from_base64(KEY).unwrap();
         assert_eq!(signature_for(None, None).unwrap().map(|_| ()), None);
-        assert!(matches!(signature_for(Some(&key), None), Err(Refusal::Bad(m)) if m.contains("not signed")));
-        assert!(matches!(signature_for(Some(&key), Some("%%%")), Err(Refusal::Bad(m)) if m.contains("base64")));
-        assert!(matches!(signature_for(Some(&key), Some(&b64("a\nb\nc\nd"))), Err(Refusal::Bad(m)) if m.contains("minisign")));
-        assert!(matches!(signature_for(Some(&key), Some(&b64("nope"))), Err(Refusal::Bad(_))));
-        assert!(signature_for(Some(&key), Some(&b64(SIG))).unwrap().is_some());
+        assert!(
+            matches!(signature_for(Some(&key), None), Err(Refusal::Bad(m)) if m.contains("not signed"))
+        );
+        assert!(
+            matches!(signature_for(Some(&key), Some("%%%")), Err(Refusal::Bad(m)) if m.contains("base64"))
+        );
+        assert!(
+            matches!(signature_for(Some(&key), Some(&b64("a\nb\nc\nd"))), Err(Refusal::Bad(m)) if m.contains("minisign"))
+        );
+        assert!(matches!(
+            signature_for(Some(&key), Some(&b64("nope"))),
+            Err(Refusal::Bad(_))
+        ));
+        assert!(
+            signature_for(Some(&key), Some(&b64(SIG)))
+                .unwrap()
+                .is_some()
+        );
     }
 
     #[tokio::test]
@@ -247,7 +269,10 @@ trusted comment: timestamp:0\tfile:test
     async fn sha_mismatch_is_bad_and_md5_mismatch_is_retried() {
         let (_d, done) = fetch(b"hello world", None).await;
         let err = check_content(&"00".repeat(32), None, &done).unwrap_err();
-        assert!(matches!(&err, Refusal::Bad(m) if m.contains("corrupt")), "{err}");
+        assert!(
+            matches!(&err, Refusal::Bad(m) if m.contains("corrupt")),
+            "{err}"
+        );
         let sha = done.sha256.clone();
         check_content(&sha, Some("5EB63BBBE01EEED093CB22BB8F5ACDC3"), &done).unwrap();
         let err = check_content(&sha, Some(&"0".repeat(32)), &done).unwrap_err();
@@ -255,8 +280,14 @@ trusted comment: timestamp:0\tfile:test
         let md5 = done.md5;
         check_transfer(11, "\"x\"", Some(md5), &done).unwrap();
         check_transfer(11, "\"x-2\"", None, &done).unwrap();
-        assert!(matches!(check_transfer(11, "\"x\"", Some([0; 16]), &done), Err(Refusal::Retry(_))));
-        assert!(matches!(check_transfer(12, "\"x\"", Some(md5), &done), Err(Refusal::Retry(_))));
+        assert!(matches!(
+            check_transfer(11, "\"x\"", Some([0; 16]), &done),
+            Err(Refusal::Retry(_))
+        ));
+        assert!(matches!(
+            check_transfer(12, "\"x\"", Some(md5), &done),
+            Err(Refusal::Retry(_))
+        ));
     }
 
     #[test]
@@ -307,6 +338,9 @@ trusted comment: timestamp:0\tfile:test
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("x.deb");
         std::fs::write(&path, b"not an ar archive").unwrap();
-        assert!(matches!(check_package(&path, "hello", "amd64"), Err(Refusal::Bad(_))));
+        assert!(matches!(
+            check_package(&path, "hello", "amd64"),
+            Err(Refusal::Bad(_))
+        ));
     }
 }

@@ -62,7 +62,11 @@ pub async fn run(shared: Arc<Shared>, index: usize, cancel: CancellationToken) -
         };
         match active.sync_once(&cancel).await {
             Ok(outcome) => {
-                if let Transition::Recovered { condition, occurrences } = conditions.ok() {
+                if let Transition::Recovered {
+                    condition,
+                    occurrences,
+                } = conditions.ok()
+                {
                     let what = if condition.starts_with("S3") {
                         "S3 reachable again"
                     } else {
@@ -105,11 +109,16 @@ fn report_failure(
     err: &SyncError,
     delay: std::time::Duration,
 ) {
-    let next = humantime::format_duration(std::time::Duration::from_secs(delay.as_secs().max(1)));
+    let next = humantime::format_duration(std::time::Duration::from_millis(
+        (delay.as_millis() / 10 * 10) as u64,
+    ));
     match conditions.failing(&err.condition()) {
         Transition::Failing => {
-            tracing::warn!(watch, "{err} (will retry with backoff; next try in about {next}; the service is not touched)");
+            tracing::warn!(
+                watch,
+                "{err} (will retry with backoff; next try in {next}; the service is not touched)"
+            );
         }
-        _ => tracing::debug!(watch, "still failing: {err}; next try in about {next}"),
+        _ => tracing::debug!(watch, "still failing: {err}; next try in {next}"),
     }
 }

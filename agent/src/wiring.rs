@@ -42,9 +42,8 @@ impl Shared {
                 config.state_dir.display()
             )
         })?;
-        let removed = download::clean_partial_dir(&dirs.partial()).with_context(|| {
-            format!("cannot clean `{}`", dirs.partial().display())
-        })?;
+        let removed = download::clean_partial_dir(&dirs.partial())
+            .with_context(|| format!("cannot clean `{}`", dirs.partial().display()))?;
         if removed > 0 {
             tracing::info!(removed, "removed partial downloads left by a previous run");
         }

@@ -43,13 +43,24 @@ fn release_upgrade_under_load_rollback_and_quiet_polling() {
         (load.progress().0 >= ok_before_stop + 200).then_some(())
     });
     let report = load.stop();
-    assert_eq!(report.total_failed(), 0, "failed requests during the upgrade: {}", report.summary());
+    assert_eq!(
+        report.total_failed(),
+        0,
+        "failed requests during the upgrade: {}",
+        report.summary()
+    );
     assert_ne!(v2_pid, v1_pid, "a new process serves v2");
-    assert_eq!(world.sandbox.installed_version("hello").as_deref(), Some("2.0.0"));
+    assert_eq!(
+        world.sandbox.installed_version("hello").as_deref(),
+        Some("2.0.0")
+    );
     let installed = world.state_installed();
     assert_eq!(installed["version_id"], v2_id.as_str());
     assert_eq!(installed["version"], "2.0.0");
-    assert_eq!(world.state()["watches"]["hello"]["previous_good"]["version"], "1.0.0");
+    assert_eq!(
+        world.state()["watches"]["hello"]["previous_good"]["version"],
+        "1.0.0"
+    );
 
     // Nothing changes: only HEAD requests reach the server.
     world.proxy.reset_counts();
@@ -86,14 +97,31 @@ fn release_upgrade_under_load_rollback_and_quiet_polling() {
     wait_until("5 polls after the restart", Duration::from_secs(30), || {
         (world.proxy.count("HEAD") >= 5).then_some(())
     });
-    assert_eq!(world.proxy.count("GET"), 0, "no download after a restart: {:?}", world.proxy.counts());
-    assert_eq!(std::fs::metadata(&binary).unwrap().ino(), inode, "binary not reinstalled");
+    assert_eq!(
+        world.proxy.count("GET"),
+        0,
+        "no download after a restart: {:?}",
+        world.proxy.counts()
+    );
+    assert_eq!(
+        std::fs::metadata(&binary).unwrap().ino(),
+        inode,
+        "binary not reinstalled"
+    );
     assert_eq!(
         std::fs::metadata(&dpkg_status).unwrap().modified().unwrap(),
         status_mtime,
         "dpkg database untouched"
     );
-    assert_eq!(target.serving(), Some(("1.0.0".to_owned(), back_pid)), "service not signalled");
-    assert_eq!(world.state()["watches"], state_before["watches"], "state carried over");
+    assert_eq!(
+        target.serving(),
+        Some(("1.0.0".to_owned(), back_pid)),
+        "service not signalled"
+    );
+    assert_eq!(
+        world.state()["watches"],
+        state_before["watches"],
+        "state carried over"
+    );
     assert_eq!(agent.log_count("new release found"), 0, "{:?}", agent.log());
 }

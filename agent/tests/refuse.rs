@@ -36,7 +36,9 @@ fn raw_client(world: &World, key: &str) -> (tokio::runtime::Runtime, S3) {
         }),
         ..ClientOptions::default()
     };
-    let s3 = runtime.block_on(S3::connect_with(&settings, &options)).unwrap();
+    let s3 = runtime
+        .block_on(S3::connect_with(&settings, &options))
+        .unwrap();
     (runtime, s3)
 }
 
@@ -94,16 +96,30 @@ fn refused_objects_are_not_installed_and_marked_bad() {
             "{version_id}: reason {reason:?} should mention {reason_contains:?}"
         );
         refused += 1;
-        agent.wait_for_log("release refused, nothing installed, marked bad", refused, LONG);
-        assert_eq!(world.sandbox.installed_version("hello").as_deref(), Some("1.0.0"));
-        assert_eq!(target.serving(), Some(("1.0.0".to_owned(), pid)), "old version keeps serving");
+        agent.wait_for_log(
+            "release refused, nothing installed, marked bad",
+            refused,
+            LONG,
+        );
+        assert_eq!(
+            world.sandbox.installed_version("hello").as_deref(),
+            Some("1.0.0")
+        );
+        assert_eq!(
+            target.serving(),
+            Some(("1.0.0".to_owned(), pid)),
+            "old version keeps serving"
+        );
         assert_eq!(world.state_installed()["version_id"], v1_id.as_str());
     };
 
     // Corrupt object: the bytes of a signed v2 with one byte changed, its metadata kept.
     let v2 = build("hello", "2.0.0", None);
     let v2_id = world.release_to(scratch_key, &v2, Some(&good_key));
-    let v2_meta = scratch_runtime.block_on(scratch.head_version(&v2_id)).unwrap().metadata;
+    let v2_meta = scratch_runtime
+        .block_on(scratch.head_version(&v2_id))
+        .unwrap()
+        .metadata;
     assert!(v2_meta.sha256.is_some() && v2_meta.minisig.is_some());
     let corrupt = world.dir.path().join("corrupt.deb");
     let mut bytes = std::fs::read(&v2).unwrap();
@@ -146,10 +162,18 @@ fn refused_objects_are_not_installed_and_marked_bad() {
 
     // Another architecture.
     let host_arch = String::from_utf8(
-        std::process::Command::new("dpkg").arg("--print-architecture").output().unwrap().stdout,
+        std::process::Command::new("dpkg")
+            .arg("--print-architecture")
+            .output()
+            .unwrap()
+            .stdout,
     )
     .unwrap();
-    let foreign = if host_arch.trim() == "arm64" { "amd64" } else { "arm64" };
+    let foreign = if host_arch.trim() == "arm64" {
+        "amd64"
+    } else {
+        "arm64"
+    };
     let arch_id = world.release(&build("hello", "6.0.0", Some(foreign)), Some(&good_key));
     expect_refused(&arch_id, &format!("built for `{foreign}`"));
 
@@ -158,12 +182,26 @@ fn refused_objects_are_not_installed_and_marked_bad() {
     wait_until("5 polls", Duration::from_secs(30), || {
         (world.proxy.count("HEAD") >= 5).then_some(())
     });
-    assert_eq!(world.proxy.count("GET"), 0, "bad version not retried: {:?}", world.proxy.counts());
+    assert_eq!(
+        world.proxy.count("GET"),
+        0,
+        "bad version not retried: {:?}",
+        world.proxy.counts()
+    );
     let errors = agent.log_count(" ERROR ");
-    assert!(errors >= refused, "each refusal is logged at error level ({errors} < {refused})");
+    assert!(
+        errors >= refused,
+        "each refusal is logged at error level ({errors} < {refused})"
+    );
 
     // The next good release installs.
-    let good = world.build_deb("hello", "7.0.0", &build_hello("7.0.0", None), "hello", &DebExtras::default());
+    let good = world.build_deb(
+        "hello",
+        "7.0.0",
+        &build_hello("7.0.0", None),
+        "hello",
+        &DebExtras::default(),
+    );
     world.release(&good, Some(&good_key));
     target.wait_version("7.0.0", LONG);
     wait_installed(&world, "hello", "7.0.0", LONG);

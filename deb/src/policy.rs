@@ -321,7 +321,13 @@ pub fn check_relation(field: &'static str, relation: &str) -> Result<(), DebErro
             let Some(op_len) = op_len else {
                 return fail("the version constraint needs one of `<< <= = >= >>`".to_owned());
             };
-            check_version(inner[op_len..].trim())?;
+            let version = inner[op_len..].trim();
+            if version.is_empty() {
+                return fail("the version constraint has no version, e.g. `(>= 1.0)`".to_owned());
+            }
+            if let Err(DebError::InvalidField { reason, .. }) = check_version(version) {
+                return fail(format!("version `{version}`: {reason}"));
+            }
         }
     }
     Ok(())

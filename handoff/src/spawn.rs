@@ -5,6 +5,7 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 
 use nix::fcntl::{FcntlArg, fcntl};
 use nix::libc;
+use nix::sys::signal::SigSet;
 use tokio::process::{Child, Command};
 
 use crate::executable::Executable;
@@ -65,10 +66,18 @@ impl PreparedSpawn {
         for variable in SYSTEMD_LISTEN_VARS {
             command.env_remove(variable);
         }
-        // SAFETY: the closure runs between fork and exec and only calls dup2,
-        // which is async-signal-safe; it allocates nothing.
+        // The successor starts with no blocked signals, whatever the mask of the
+        // thread that spawns it: it must receive SIGTERM and the upgrade signal.
+        let unblocked = SigSet::empty();
+        // SAFETY: the closure runs between fork and exec and only calls
+        // sigprocmask and dup2, which are async-signal-safe; it allocates nothing.
         unsafe {
             command.pre_exec(move || {
+                if libc::sigprocmask(libc::SIG_SETMASK, unblocked.as_ref(), std::ptr::null_mut())
+                    == -1
+                {
+                    return Err(io::Error::last_os_error());
+                }
                 for &(source, target) in &moves {
                     // dup2 leaves the target without FD_CLOEXEC, so it survives exec.
                     if libc::dup2(source, target) == -1 {

@@ -130,7 +130,11 @@ impl S3Args {
     /// manifest's `package.name` is used.
     ///
     /// Errors when no bucket is set anywhere, or no key can be derived.
-    pub fn resolve(&self, manifest: &ManifestS3, package: Option<&str>) -> anyhow::Result<S3Settings> {
+    pub fn resolve(
+        &self,
+        manifest: &ManifestS3,
+        package: Option<&str>,
+    ) -> anyhow::Result<S3Settings> {
         let file = &manifest.table;
         let bucket = first_set(&self.bucket, &file.bucket);
         let Some(bucket) = bucket else {
@@ -218,7 +222,9 @@ mod tests {
 
     #[test]
     fn missing_bucket_and_key_say_how_to_set_them() {
-        let err = args().resolve(&ManifestS3::default(), Some("p")).unwrap_err();
+        let err = args()
+            .resolve(&ManifestS3::default(), Some("p"))
+            .unwrap_err();
         assert!(err.to_string().contains("--bucket"), "{err}");
         let mut a = args();
         a.bucket = Some("b".into());

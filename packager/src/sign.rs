@@ -12,7 +12,11 @@ use std::io::IsTerminal as _;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
+use base64::Engine as _;
 use minisign::{PublicKey, SecretKey, SecretKeyBox};
+
+/// Key derivation id of an unencrypted minisign secret key.
+const KDF_NONE: [u8; 2] = [0, 0];
 
 /// Environment variable holding the password of an encrypted secret key.
 pub const PASSWORD_ENV: &str = "HOIST_SIGN_PASSWORD";
@@ -77,24 +81,30 @@ impl Signer {
         if !text.starts_with("untrusted comment:") {
             bail!(not_a_key());
         }
-        // An empty password skips decryption; the key's checksum then only matches if
-        // the key was not encrypted (`minisign -G -W`).
-        let secret = match SecretKeyBox::from_string(&text)
-            .and_then(|b| b.into_secret_key(Some(String::new())))
-        {
-            Ok(secret) => secret,
-            Err(_) => {
-                let pw = password(&format!("Password for {}: ", path.display()))?;
-                SecretKeyBox::from_string(&text)
-                    .with_context(not_a_key)?
-                    .into_secret_key(Some(pw))
-                    .map_err(|e| {
-                        anyhow::anyhow!(
-                            "cannot unlock the signing key {}: {e} (check {PASSWORD_ENV} or the password typed)",
-                            path.display()
-                        )
-                    })?
-            }
+        let raw = text
+            .lines()
+            .nth(1)
+            .and_then(|line| {
+                base64::engine::general_purpose::STANDARD
+                    .decode(line.trim())
+                    .ok()
+            })
+            .ok_or_else(|| anyhow::anyhow!(not_a_key()))?;
+        // Bytes 2..4 name the key derivation; zero = not encrypted (`minisign -G -W`),
+        // whose checksum field minisign leaves empty, so it is read as it is.
+        let secret = if raw.get(2..4) == Some(&KDF_NONE[..]) {
+            SecretKey::from_bytes(&raw).with_context(not_a_key)?
+        } else {
+            let pw = password(&format!("Password for {}: ", path.display()))?;
+            SecretKeyBox::from_string(&text)
+                .with_context(not_a_key)?
+                .into_secret_key(Some(pw))
+                .map_err(|e| {
+                    anyhow::anyhow!(
+                        "cannot unlock the signing key {}: {e} (check {PASSWORD_ENV} or the password typed)",
+                        path.display()
+                    )
+                })?
         };
         let public = PublicKey::from_secret_key(&secret)
             .with_context(|| format!("cannot derive the public key of {}", path.display()))?;
@@ -208,15 +218,34 @@ mod tests {
         assert_eq!(sig.path, dir.path().join("p.deb.minisig"));
         assert_eq!(std::fs::read_to_string(&sig.path).unwrap(), sig.text);
 
-        let pk = PublicKey::from_box(minisign::PublicKeyBox::from_string(&public).unwrap()).unwrap();
+        let pk =
+            PublicKey::from_box(minisign::PublicKeyBox::from_string(&public).unwrap()).unwrap();
         let sig_box = minisign::SignatureBox::from_string(&sig.text).unwrap();
         let trusted = sig_box.trusted_comment().unwrap();
-        minisign::verify(&pk, &sig_box, std::fs::File::open(&deb).unwrap(), true, false, false).unwrap();
+        minisign::verify(
+            &pk,
+            &sig_box,
+            std::fs::File::open(&deb).unwrap(),
+            true,
+            false,
+            false,
+        )
+        .unwrap();
         let parsed = hoist_s3::signature::SignedRelease::parse(&trusted).unwrap();
         assert_eq!(parsed.sha256, sha);
 
         std::fs::write(&deb, b"other bytes").unwrap();
-        assert!(minisign::verify(&pk, &sig_box, std::fs::File::open(&deb).unwrap(), true, false, false).is_err());
+        assert!(
+            minisign::verify(
+                &pk,
+                &sig_box,
+                std::fs::File::open(&deb).unwrap(),
+                true,
+                false,
+                false
+            )
+            .is_err()
+        );
     }
 
     #[test]

@@ -198,6 +198,20 @@ fn lintian_reports_no_errors_or_warnings() {
             .lines()
             .filter(|l| l.starts_with("E:") || l.starts_with("W:"))
             .collect();
+        if compression == "zstd" {
+            // Debian's archive does not take zstd members, and bookworm's lintian (2.116)
+            // stops at them; dpkg >= 1.21.18 installs them (see build_dpkg.rs). The
+            // tar contents are the same as the gzip package's, which must be clean.
+            assert_eq!(
+                tags,
+                [
+                    "E: hello: malformed-deb-archive second (official) member control.tar.zst not control.tar.(gz|xz)",
+                    "E: hello: malformed-deb-archive third (official) member data.tar.zst not data.tar.(gz|xz|bz2|lzma)",
+                ],
+                "lintian on the zstd package:\n{stdout}{stderr}"
+            );
+            continue;
+        }
         assert!(
             out.status.success() && tags.is_empty(),
             "lintian on the {compression} package ({}):\n{stdout}{stderr}",

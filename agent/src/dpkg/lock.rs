@@ -187,7 +187,12 @@ mod tests {
             match try_acquire(dir.path()).unwrap() {
                 Attempt::Busy { path, holder } => {
                     assert!(path.ends_with(name));
-                    assert_eq!(holder, Some(Holder { pid: child.0.id() as i32 }));
+                    assert_eq!(
+                        holder,
+                        Some(Holder {
+                            pid: child.0.id() as i32
+                        })
+                    );
                 }
                 other => panic!("expected busy for {name}, got {other:?}"),
             }

@@ -31,7 +31,9 @@ pub enum DpkgError {
         source: std::io::Error,
     },
     /// The lock stayed busy for the whole bound.
-    #[error("the dpkg lock `{path}` is still held{holder} after {waited}; another package manager (apt, unattended-upgrades) is running: the agent retries on the next change, or raise [dpkg] lock_timeout")]
+    #[error(
+        "the dpkg lock `{path}` is still held{holder} after {waited}; another package manager (apt, unattended-upgrades) is running: the agent retries on the next change, or raise [dpkg] lock_timeout"
+    )]
     LockTimeout {
         /// The busy lock file.
         path: PathBuf,
@@ -41,7 +43,9 @@ pub enum DpkgError {
         waited: String,
     },
     /// The lock file could not be opened or locked.
-    #[error("cannot take the dpkg lock in `{admin_dir}`: {source}; the agent must run as root (or own the dpkg root)")]
+    #[error(
+        "cannot take the dpkg lock in `{admin_dir}`: {source}; the agent must run as root (or own the dpkg root)"
+    )]
     Lock {
         /// dpkg's admin directory.
         admin_dir: PathBuf,
@@ -59,7 +63,9 @@ pub enum DpkgError {
         output: String,
     },
     /// dpkg returned but the package is not installed at the expected version.
-    #[error("after `dpkg -i`, dpkg-query reports {package} as {found} instead of `{expected} install ok installed`; the package was not installed")]
+    #[error(
+        "after `dpkg -i`, dpkg-query reports {package} as {found} instead of `{expected} install ok installed`; the package was not installed"
+    )]
     NotInstalled {
         /// The package.
         package: String,
@@ -125,7 +131,11 @@ impl Dpkg {
     /// Runs `command` to completion, returning stdout; a failure carries the end of
     /// stderr/stdout.
     async fn run(&self, mut command: Command, shown: &str) -> Result<String, DpkgError> {
-        let program = command.as_std().get_program().to_string_lossy().into_owned();
+        let program = command
+            .as_std()
+            .get_program()
+            .to_string_lossy()
+            .into_owned();
         let output = command
             .output()
             .await
@@ -252,11 +262,16 @@ impl Dpkg {
         let lock = self.wait_for_lock().await?;
         tracing::debug!(lock = %lock.path().display(), "holding the dpkg frontend lock");
         if self.needs_repair().await? {
-            tracing::warn!("dpkg was interrupted or left packages unconfigured; running dpkg --configure -a");
+            tracing::warn!(
+                "dpkg was interrupted or left packages unconfigured; running dpkg --configure -a"
+            );
             let mut command = self.command("dpkg");
-            command
-                .env("DPKG_FRONTEND_LOCKED", "1")
-                .args(["--force-confdef", "--force-confold", "--configure", "-a"]);
+            command.env("DPKG_FRONTEND_LOCKED", "1").args([
+                "--force-confdef",
+                "--force-confold",
+                "--configure",
+                "-a",
+            ]);
             if let Err(err) = self.run(command, "dpkg --configure -a").await {
                 // dpkg -i below may still succeed (it configures what it needs); report it.
                 tracing::error!("repairing dpkg failed: {err}");
@@ -356,7 +371,10 @@ mod tests {
     async fn host_architecture_is_reported() {
         let dpkg = Dpkg::new(&DpkgSettings::default());
         let arch = dpkg.host_architecture().await.unwrap();
-        assert!(!arch.is_empty() && arch.bytes().all(|b| b.is_ascii_alphanumeric()), "{arch}");
+        assert!(
+            !arch.is_empty() && arch.bytes().all(|b| b.is_ascii_alphanumeric()),
+            "{arch}"
+        );
     }
 
     #[tokio::test]

@@ -72,17 +72,15 @@ pub async fn check_http(url: &str, within: Duration) -> Result<(), HealthError> 
             .header(hyper::header::CONNECTION, "close")
             .body(Empty::new())
             .map_err(|err| HealthError::Check(err.to_string()))?;
-        let last = match tokio::time::timeout(
-            remaining.min(ATTEMPT_TIMEOUT),
-            client.request(request),
-        )
-        .await
-        {
-            Ok(Ok(response)) if response.status().is_success() => return Ok(()),
-            Ok(Ok(response)) => format!("status {}", response.status()),
-            Ok(Err(err)) => format!("error: {err:?}"),
-            Err(_) => "no answer (timed out)".to_owned(),
-        };
+        let last =
+            match tokio::time::timeout(remaining.min(ATTEMPT_TIMEOUT), client.request(request))
+                .await
+            {
+                Ok(Ok(response)) if response.status().is_success() => return Ok(()),
+                Ok(Ok(response)) => format!("status {}", response.status()),
+                Ok(Err(err)) => format!("error: {err:?}"),
+                Err(_) => "no answer (timed out)".to_owned(),
+            };
         if Instant::now() + RETRY >= deadline {
             return Err(HealthError::Http {
                 url: url.to_owned(),
@@ -167,7 +165,9 @@ mod tests {
     async fn error_answer_fails_after_deadline_and_says_why() {
         let (url, task) = serve("500 Internal Server Error").await;
         let started = Instant::now();
-        let err = check_http(&url, Duration::from_millis(500)).await.unwrap_err();
+        let err = check_http(&url, Duration::from_millis(500))
+            .await
+            .unwrap_err();
         assert!(started.elapsed() >= Duration::from_millis(350));
         assert!(err.to_string().contains("500"), "{err}");
         task.abort();
@@ -181,9 +181,12 @@ mod tests {
             .local_addr()
             .unwrap()
             .port();
-        let err = check_http(&format!("http://127.0.0.1:{port}/"), Duration::from_millis(300))
-            .await
-            .unwrap_err();
+        let err = check_http(
+            &format!("http://127.0.0.1:{port}/"),
+            Duration::from_millis(300),
+        )
+        .await
+        .unwrap_err();
         assert!(err.to_string().contains("error"), "{err}");
     }
 }

@@ -70,8 +70,8 @@ pub fn pids_by_name(name: &str) -> Vec<i32> {
         .filter_map(|entry| entry.file_name().to_str()?.parse::<i32>().ok())
         .filter(|&pid| pid != own)
         .filter(|&pid| {
-            let by_exe = exe_path(pid)
-                .is_some_and(|(path, _)| path.file_name().is_some_and(|f| f == name));
+            let by_exe =
+                exe_path(pid).is_some_and(|(path, _)| path.file_name().is_some_and(|f| f == name));
             by_exe
                 || std::fs::read_to_string(format!("/proc/{pid}/comm"))
                     .is_ok_and(|comm| comm.trim_end_matches('\n') == comm_name)
@@ -124,8 +124,15 @@ mod tests {
         let new = dir.path().join("hoist-sleeper.new");
         std::fs::copy("/bin/sleep", &new).unwrap();
         std::fs::rename(&new, &bin).unwrap();
-        assert!(!runs_current_binary(pid), "old inode must not count as current");
-        assert_eq!(pids_by_name("hoist-sleeper"), vec![pid], "replaced binary still matches");
+        assert!(
+            !runs_current_binary(pid),
+            "old inode must not count as current"
+        );
+        assert_eq!(
+            pids_by_name("hoist-sleeper"),
+            vec![pid],
+            "replaced binary still matches"
+        );
         drop(child);
         assert!(pids_by_name("hoist-sleeper").is_empty());
     }

@@ -30,7 +30,9 @@ pub enum SignalError {
         detail: String,
     },
     /// `kill` failed.
-    #[error("cannot send SIGUSR2 to pid {pid}: {source}; the agent must run as root or as the service's user")]
+    #[error(
+        "cannot send SIGUSR2 to pid {pid}: {source}; the agent must run as root or as the service's user"
+    )]
     Kill {
         /// The target pid.
         pid: i32,
@@ -118,7 +120,9 @@ pub async fn confirm_handoff(
             SignalConfig::Process { name } => procfs::pids_by_name(name),
         };
         let new_pid = candidates.iter().copied().find(|pid| {
-            !before.pids.contains(pid) && procfs::is_alive(*pid) && procfs::runs_current_binary(*pid)
+            !before.pids.contains(pid)
+                && procfs::is_alive(*pid)
+                && procfs::runs_current_binary(*pid)
         });
         if let Some(pid) = new_pid {
             break Confirmed { pid };
@@ -153,8 +157,8 @@ fn describe(candidates: &[i32], before: &Snapshot) -> String {
     candidates
         .iter()
         .map(|&pid| {
-            let exe = procfs::exe_link(pid)
-                .map_or_else(|| "?".to_owned(), |p| p.display().to_string());
+            let exe =
+                procfs::exe_link(pid).map_or_else(|| "?".to_owned(), |p| p.display().to_string());
             let age = if before.pids.contains(&pid) {
                 "old"
             } else {

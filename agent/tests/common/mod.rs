@@ -2,7 +2,7 @@
 //! for the agent), a throwaway Debian root for `dpkg --root`, packages built and released
 //! with the real `hoist` CLI, and the real `hoist-agent` binary as a process.
 
-#![allow(dead_code)] // each test binary uses a different part of this module
+#![allow(dead_code, unused_imports)] // each test binary uses a different part of this module
 
 pub mod proxy;
 
@@ -12,8 +12,8 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::{Arc, Condvar, Mutex, OnceLock, PoisonError};
 use std::time::{Duration, Instant};
 
-use hoist_testkit::sandbox::Sandbox;
 use hoist_testkit::s3server::S3Server;
+use hoist_testkit::sandbox::Sandbox;
 
 pub use hoist_testkit::hello::{
     Broken, HelloCommand, HelloProcess, Load, LoadConfig, build_hello, get, wait_until,
@@ -113,10 +113,10 @@ impl World {
         binary_name: &str,
         extras: &DebExtras,
     ) -> PathBuf {
-        let work = self
-            .dir
-            .path()
-            .join(format!("build-{package}-{version}-{}", extras.arch.as_deref().unwrap_or("host")));
+        let work = self.dir.path().join(format!(
+            "build-{package}-{version}-{}",
+            extras.arch.as_deref().unwrap_or("host")
+        ));
         std::fs::create_dir_all(&work).expect("build dir");
         let mut manifest = format!(
             "[package]\nname = \"{package}\"\nversion = \"{version}\"\nmaintainer = \"hoist tests <tests@example.invalid>\"\n\
@@ -132,9 +132,15 @@ impl World {
         }
         if let Some(body) = &extras.postinst {
             let script = work.join("postinst");
-            std::fs::write(&script, format!("#!/bin/sh\nset -e\n{body}\n#HOIST#\nexit 0\n"))
-                .expect("write postinst");
-            manifest.push_str(&format!("\n[scripts]\npostinst = \"{}\"\n", script.display()));
+            std::fs::write(
+                &script,
+                format!("#!/bin/sh\nset -e\n{body}\n#HOIST#\nexit 0\n"),
+            )
+            .expect("write postinst");
+            manifest.push_str(&format!(
+                "\n[scripts]\npostinst = \"{}\"\n",
+                script.display()
+            ));
         }
         let manifest_path = work.join("hoist.toml");
         std::fs::write(&manifest_path, manifest).expect("write manifest");
@@ -182,7 +188,10 @@ impl World {
     /// `hoist release` to another key of the bucket; returns the new VersionId.
     pub fn release_to(&self, key: &str, deb: &Path, sign_key: Option<&Path>) -> String {
         let mut cmd = self.hoist();
-        cmd.arg("release").arg("--deb").arg(deb).args(self.s3_args(key));
+        cmd.arg("release")
+            .arg("--deb")
+            .arg(deb)
+            .args(self.s3_args(key));
         if let Some(key) = sign_key {
             cmd.arg("--sign-key").arg(key);
         }
@@ -210,7 +219,11 @@ impl World {
             .stdin(Stdio::null())
             .output()
             .expect("minisign is needed (apt-get install minisign; `make test` installs it)");
-        assert!(out.status.success(), "minisign -G: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "minisign -G: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         let text = std::fs::read_to_string(&public).expect("read public key");
         let key_line = text.lines().nth(1).expect("public key line").to_owned();
         (secret, key_line)
@@ -218,13 +231,23 @@ impl World {
 
     /// Writes the agent config for one `hello` watch; `extra_watch` lines are appended
     /// to the watch table (e.g. `public_key = "…"`), `extra_global` to the top.
-    pub fn write_config(&self, hello: &WatchTarget, extra_global: &str, extra_watch: &str) -> PathBuf {
+    pub fn write_config(
+        &self,
+        hello: &WatchTarget,
+        extra_global: &str,
+        extra_watch: &str,
+    ) -> PathBuf {
         let health = match &hello.health_url {
-            Some(url) => format!("health = {{ kind = \"http\", url = \"{url}\", within = \"4s\" }}\n"),
+            Some(url) => {
+                format!("health = {{ kind = \"http\", url = \"{url}\", within = \"4s\" }}\n")
+            }
             None => String::new(),
         };
         let signal = match &hello.pidfile {
-            Some(pidfile) => format!("signal = {{ kind = \"pidfile\", path = \"{}\" }}\n", pidfile.display()),
+            Some(pidfile) => format!(
+                "signal = {{ kind = \"pidfile\", path = \"{}\" }}\n",
+                pidfile.display()
+            ),
             None => String::new(),
         };
         let text = format!(
@@ -272,7 +295,8 @@ impl World {
 
     /// The agent's state file as JSON (panics if missing or invalid).
     pub fn state(&self) -> serde_json::Value {
-        let text = std::fs::read_to_string(self.state_dir().join("state.json")).expect("state file");
+        let text =
+            std::fs::read_to_string(self.state_dir().join("state.json")).expect("state file");
         serde_json::from_str(&text).expect("state file is JSON")
     }
 
@@ -355,14 +379,19 @@ impl WatchTarget {
     /// Waits until `GET /` answers with `version`; returns the serving pid.
     pub fn wait_version(&self, version: &str, timeout: Duration) -> u32 {
         wait_until(&format!("hello {version} to serve"), timeout, || {
-            self.serving().filter(|(v, _)| v == version).map(|(_, pid)| pid)
+            self.serving()
+                .filter(|(v, _)| v == version)
+                .map(|(_, pid)| pid)
         })
     }
 }
 
 /// Runs `cmd`, panics with its output unless it succeeds; returns stdout.
 pub fn run_ok(cmd: &mut Command, what: &str) -> String {
-    let out = cmd.stdin(Stdio::null()).output().unwrap_or_else(|e| panic!("cannot run {what}: {e}"));
+    let out = cmd
+        .stdin(Stdio::null())
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {what}: {e}"));
     assert!(
         out.status.success(),
         "{what} failed ({}):\nstdout: {}\nstderr: {}",
@@ -401,7 +430,10 @@ impl AgentProcess {
             std::thread::spawn(move || {
                 for line in BufReader::new(stderr).lines() {
                     let Ok(line) = line else { break };
-                    log.lines.lock().unwrap_or_else(PoisonError::into_inner).push(line);
+                    log.lines
+                        .lock()
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .push(line);
                     log.grew.notify_all();
                 }
             });
@@ -419,7 +451,11 @@ impl AgentProcess {
 
     /// All log lines so far.
     pub fn log(&self) -> Vec<String> {
-        self.log.lines.lock().unwrap_or_else(PoisonError::into_inner).clone()
+        self.log
+            .lines
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
     }
 
     /// Log lines containing `needle`.
@@ -430,7 +466,11 @@ impl AgentProcess {
     /// Waits until `count` lines contain `needle`; returns the last of them.
     pub fn wait_for_log(&self, needle: &str, count: usize, timeout: Duration) -> String {
         let deadline = Instant::now() + timeout;
-        let mut lines = self.log.lines.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut lines = self
+            .log
+            .lines
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
         loop {
             let found: Vec<&String> = lines.iter().filter(|l| l.contains(needle)).collect();
             if found.len() >= count {
@@ -464,7 +504,10 @@ impl AgentProcess {
             if Instant::now() >= deadline {
                 let _ = child.kill();
                 let _ = child.wait();
-                panic!("the agent did not exit within {timeout:?} of SIGTERM:\n{}", self.log().join("\n"));
+                panic!(
+                    "the agent did not exit within {timeout:?} of SIGTERM:\n{}",
+                    self.log().join("\n")
+                );
             }
             std::thread::sleep(Duration::from_millis(20));
         }

@@ -156,24 +156,23 @@ async fn accept_loop(
     listener: TcpListener,
     upstream: SocketAddr,
     shared: Arc<Shared>,
-    mut running: watch::Receiver<bool>,
+    running: watch::Receiver<bool>,
 ) {
     loop {
+        let mut stop = running.clone();
         tokio::select! {
             accepted = listener.accept() => {
                 let Ok((client, _)) = accepted else { continue };
                 let shared = Arc::clone(&shared);
-                let running = running.clone();
+                let mut stop = running.clone();
                 tokio::spawn(async move {
-                    let mut stop = running.clone();
                     tokio::select! {
                         () = forward(client, upstream, shared) => {}
                         _ = stop.wait_for(|r| !*r) => {}
                     }
-                    drop(running);
                 });
             }
-            _ = running.wait_for(|r| !*r) => return,
+            _ = stop.wait_for(|r| !*r) => return,
         }
     }
 }

@@ -29,7 +29,8 @@ pub struct BuildArgs {
     pub out_dir: PathBuf,
 
     /// Compression of the package members: gzip (readable everywhere), xz (smallest)
-    /// or zstd (fastest; needs dpkg >= 1.21.18, i.e. Debian 12).
+    /// or zstd (fastest; needs dpkg >= 1.21.18, i.e. Debian 12; Debian's own archive
+    /// and lintian do not accept it).
     #[arg(long, value_name = "gzip|xz|zstd", default_value_t = Compression::Gzip)]
     pub compression: Compression,
 

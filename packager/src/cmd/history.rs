@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use futures::{StreamExt as _, TryStreamExt as _};
-use hoist_s3::{ObjectInfo, ReleaseMetadata, S3, S3Error, VersionInfo};
+use hoist_s3::{Head, ObjectInfo, ReleaseMetadata, S3, S3Error, VersionInfo};
 
 use crate::cmd::release::format_time;
 use crate::s3args::{ManifestS3, S3Args};
@@ -82,6 +82,13 @@ pub async fn load_history(s3: &S3, limit: usize) -> anyhow::Result<Vec<HistoryEn
 async fn entry(s3: &S3, v: VersionInfo) -> anyhow::Result<HistoryEntry> {
     let metadata = if v.is_delete_marker {
         ReleaseMetadata::default()
+    } else if v.version_id == "null" && v.is_latest {
+        // Unversioned bucket: some servers (moto) do not answer HEAD ?versionId=null,
+        // but the current object is this version.
+        match s3.head(None).await? {
+            Head::Found(info) => info.metadata,
+            Head::NotModified => ReleaseMetadata::default(),
+        }
     } else {
         match s3.head_version(&v.version_id).await {
             Ok(ObjectInfo { metadata, .. }) => metadata,
@@ -216,6 +223,9 @@ mod tests {
     #[test]
     fn delete_markers_are_labelled() {
         let table = render_table(&[entry("d1", true, true)]);
-        assert!(table.lines().nth(1).unwrap().contains("(delete marker)"), "{table}");
+        assert!(
+            table.lines().nth(1).unwrap().contains("(delete marker)"),
+            "{table}"
+        );
     }
 }

@@ -91,7 +91,10 @@ struct ReleaseReport {
 pub async fn run(args: ReleaseArgs) -> anyhow::Result<()> {
     let package = resolve_package(&args).await?;
     let manifest_required = args.build.manifest != Path::new("hoist.toml");
-    let manifest = ManifestS3::load(&args.build.manifest, manifest_required && args.deb.is_none())?;
+    let manifest = ManifestS3::load(
+        &args.build.manifest,
+        manifest_required && args.deb.is_none(),
+    )?;
     let settings = args.s3.resolve(&manifest, Some(&package.name))?;
     let s3 = S3::connect(&settings).await?;
 
@@ -136,7 +139,8 @@ pub async fn run(args: ReleaseArgs) -> anyhow::Result<()> {
     let (signature, public_key) = match &args.sign_key {
         Some(key) => {
             let signer = Signer::load(key)?;
-            let sig = signer.sign_package(&package.path, &package.name, &package.version, &sha256)?;
+            let sig =
+                signer.sign_package(&package.path, &package.name, &package.version, &sha256)?;
             metadata.minisig = Some(hoist_s3::signature::encode_minisig(&sig.text));
             (Some(sig), Some(signer.public_key_base64()))
         }
@@ -211,7 +215,11 @@ async fn resolve_package(args: &ReleaseArgs) -> anyhow::Result<Package> {
     })
 }
 
-fn check_versioning(versioning: Versioning, allow_unversioned: bool, s3: &S3) -> anyhow::Result<()> {
+fn check_versioning(
+    versioning: Versioning,
+    allow_unversioned: bool,
+    s3: &S3,
+) -> anyhow::Result<()> {
     let bucket = &s3.settings().bucket;
     let state = match versioning {
         Versioning::Enabled => return Ok(()),
@@ -263,8 +271,13 @@ fn git_commit(dir: &Path) -> Option<String> {
             .map(|out| String::from_utf8_lossy(&out.stdout).trim().to_string())
     };
     let commit = git(&["rev-parse", "--verify", "HEAD"]).filter(|c| !c.is_empty())?;
-    let dirty = git(&["status", "--porcelain", "--untracked-files=no"]).is_some_and(|s| !s.is_empty());
-    Some(if dirty { format!("{commit}-dirty") } else { commit })
+    let dirty =
+        git(&["status", "--porcelain", "--untracked-files=no"]).is_some_and(|s| !s.is_empty());
+    Some(if dirty {
+        format!("{commit}-dirty")
+    } else {
+        commit
+    })
 }
 
 /// `$HOIST_RELEASER`, else `user@host` (non-ASCII characters replaced by `?`, since
@@ -304,7 +317,8 @@ fn build_time(path: &Path) -> Option<String> {
 /// RFC 3339 UTC with second precision, e.g. `2026-01-02T03:04:05Z`.
 pub fn format_time(t: SystemTime) -> Option<String> {
     let t = time::OffsetDateTime::from(t).replace_nanosecond(0).ok()?;
-    t.format(&time::format_description::well_known::Rfc3339).ok()
+    t.format(&time::format_description::well_known::Rfc3339)
+        .ok()
 }
 
 /// A progress bar on stderr when it is a terminal (and not `--json`).

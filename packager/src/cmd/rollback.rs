@@ -65,9 +65,7 @@ fn choose_target<'a>(
 ) -> anyhow::Result<&'a HistoryEntry> {
     if let Some(id) = to {
         let Some(target) = history.iter().find(|e| e.version_id == id) else {
-            bail!(
-                "`{id}` is not a version of {location}: pick a VERSION ID from `hoist history`"
-            );
+            bail!("`{id}` is not a version of {location}: pick a VERSION ID from `hoist history`");
         };
         if target.delete_marker {
             bail!(
@@ -192,10 +190,20 @@ mod tests {
 
     #[test]
     fn steps_count_releases_below_the_current_one() {
-        let h = [e("v4", true, false), e("d", false, true), e("v2", false, false), e("v1", false, false)];
+        let h = [
+            e("v4", true, false),
+            e("d", false, true),
+            e("v2", false, false),
+            e("v1", false, false),
+        ];
         assert_eq!(choose_target(&h, None, None, "x").unwrap().version_id, "v2");
-        assert_eq!(choose_target(&h, None, Some(2), "x").unwrap().version_id, "v1");
-        let err = choose_target(&h, None, Some(3), "x").unwrap_err().to_string();
+        assert_eq!(
+            choose_target(&h, None, Some(2), "x").unwrap().version_id,
+            "v1"
+        );
+        let err = choose_target(&h, None, Some(3), "x")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("only 2 older"), "{err}");
         assert!(choose_target(&h, None, Some(0), "x").is_err());
     }
@@ -208,11 +216,22 @@ mod tests {
 
     #[test]
     fn to_refuses_unknown_ids_and_delete_markers() {
-        let h = [e("v2", true, false), e("d", false, true), e("v1", false, false)];
-        assert_eq!(choose_target(&h, Some("v1"), None, "x").unwrap().version_id, "v1");
-        let err = choose_target(&h, Some("nope"), None, "s3://b/k").unwrap_err().to_string();
+        let h = [
+            e("v2", true, false),
+            e("d", false, true),
+            e("v1", false, false),
+        ];
+        assert_eq!(
+            choose_target(&h, Some("v1"), None, "x").unwrap().version_id,
+            "v1"
+        );
+        let err = choose_target(&h, Some("nope"), None, "s3://b/k")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("not a version of s3://b/k"), "{err}");
-        let err = choose_target(&h, Some("d"), None, "x").unwrap_err().to_string();
+        let err = choose_target(&h, Some("d"), None, "x")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("delete marker"), "{err}");
     }
 }

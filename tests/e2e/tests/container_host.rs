@@ -11,14 +11,16 @@ use hoist_testkit::container::{Host, HostSpec};
 /// user-data that writes a file, appends a line on every run of runcmd, and
 /// records the instance id cloud-init saw.
 fn marker_user_data(token: &str) -> String {
-    format!(
-        "#cloud-config\n\
-write_files:\n\
-  - path: /etc/hoist-e2e-marker\n\
-    content: \"{token}\\n\"\n\
-runcmd:\n\
-  - [sh, -c, 'echo ran >> /var/lib/hoist-e2e-runcmd']\n"
-    )
+    [
+        "#cloud-config",
+        "write_files:",
+        "  - path: /etc/hoist-e2e-marker",
+        &format!("    content: \"{token}\\n\""),
+        "runcmd:",
+        "  - [sh, -c, 'echo ran >> /var/lib/hoist-e2e-runcmd']",
+        "",
+    ]
+    .join("\n")
 }
 
 #[test]
@@ -61,11 +63,12 @@ fn boots_systemd_and_cloud_init_from_a_nocloud_seed_and_reboots() {
     assert!(failed.stderr.contains("oops"), "{failed:?}");
     let journald = host.main_pid("systemd-journald.service").unwrap();
     assert!(journald.is_some());
-    let jobs = host.unit_jobs("systemd-journald.service").unwrap();
-    assert!(
-        jobs.iter().any(|j| j.job_type == "start" && j.result == "done"),
-        "{jobs:?}"
-    );
+    let jobs = host.unit_jobs("cloud-final.service").unwrap();
+    let kinds: Vec<(&str, &str)> = jobs
+        .iter()
+        .map(|j| (j.job_type.as_str(), j.result.as_str()))
+        .collect();
+    assert_eq!(kinds, [("start", ""), ("start", "done")], "{jobs:?}");
 
     // A reboot keeps the disk, boots again, and cloud-init does not repeat the
     // per-instance runcmd (same instance-id).

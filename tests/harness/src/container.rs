@@ -37,7 +37,7 @@ mod rootfs;
 
 pub use command::Output;
 pub use error::ContainerError;
-pub use host::{Host, HostSpec, UnitJob};
+pub use host::{Host, HostSpec, UnitJob, kill_hosts_of_this_process, sweep_stale_hosts};
 pub use rootfs::{ContainerRoot, PACKAGES, RECIPE};
 
 /// The host tools containers need, with the Debian package of each.

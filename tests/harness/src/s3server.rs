@@ -12,6 +12,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+/// An empty file in the state dir that clients use as their AWS config and
+/// credentials file (a missing one makes the SDK warn).
+const EMPTY_AWS_CONFIG: &str = "empty-aws-config";
+
 /// How long a server may take to answer after start before the test fails.
 const READY_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -117,6 +121,7 @@ impl S3Server {
     pub fn moto() -> S3Server {
         let program = require_tool("moto_server");
         let dir = tempfile::tempdir().expect("create a temp dir for moto");
+        std::fs::write(dir.path().join(EMPTY_AWS_CONFIG), "").expect("write the empty AWS config");
         let port = free_port();
         let log = std::fs::File::create(dir.path().join("moto.log")).expect("create moto.log");
         let child = spawn_in_own_group(
@@ -153,6 +158,7 @@ impl S3Server {
     pub fn garage() -> S3Server {
         let program = require_tool("garage");
         let dir = tempfile::tempdir().expect("create a temp dir for garage");
+        std::fs::write(dir.path().join(EMPTY_AWS_CONFIG), "").expect("write the empty AWS config");
         let (rpc, s3, admin) = (free_port(), free_port(), free_port());
         let admin_token = random_hex(16);
         let config = format!(
@@ -277,11 +283,11 @@ admin_token = "{admin_token}"
 
     /// Environment for a client process: this server's credentials, region and
     /// endpoint (`AWS_ENDPOINT_URL`), instance metadata disabled, and AWS config/
-    /// credential files pointed into the server's temp dir so the host's `~/.aws`
-    /// cannot interfere. Pair with [`S3Server::isolate`] to also drop inherited
+    /// credential files pointed at an empty file in the server's temp dir so the
+    /// host's `~/.aws` cannot interfere. Pair with [`S3Server::isolate`] to also drop inherited
     /// AWS_* and HOIST_* variables.
     pub fn client_env(&self) -> Vec<(String, String)> {
-        let missing = self.dir.path().join("no-aws-config");
+        let empty = self.dir.path().join(EMPTY_AWS_CONFIG);
         vec![
             (
                 "AWS_ACCESS_KEY_ID".into(),
@@ -294,10 +300,10 @@ admin_token = "{admin_token}"
             ("AWS_REGION".into(), self.credentials.region.clone()),
             ("AWS_ENDPOINT_URL".into(), self.endpoint.clone()),
             ("AWS_EC2_METADATA_DISABLED".into(), "true".into()),
-            ("AWS_CONFIG_FILE".into(), missing.display().to_string()),
+            ("AWS_CONFIG_FILE".into(), empty.display().to_string()),
             (
                 "AWS_SHARED_CREDENTIALS_FILE".into(),
-                missing.display().to_string(),
+                empty.display().to_string(),
             ),
         ]
     }

@@ -363,6 +363,11 @@ impl Sandbox {
         self.run(cmd)
     }
 
+    /// `dpkg --root=ROOT --install DEB` (also upgrades and downgrades).
+    pub fn install(&self, deb: &Path) -> RunOutput {
+        self.dpkg([OsStr::new("--install"), deb.as_os_str()])
+    }
+
     fn run(&self, mut cmd: Command) -> RunOutput {
         cmd.env_clear()
             .env("PATH", SANDBOX_PATH)
@@ -410,9 +415,10 @@ impl Sandbox {
         }
     }
 
-    /// Makes maintainer scripts see a running systemd: creates `/run/systemd/system`
-    /// and installs a `systemctl` at [`SYSTEMCTL_STUB`] (first on PATH) that appends its
-    /// arguments as one line to [`SYSTEMCTL_LOG`] and succeeds.
+    /// Makes maintainer scripts see a running systemd: [`install_systemctl_stub`]
+    /// plus `/run/systemd/system`, the directory debhelper-style scripts check.
+    ///
+    /// [`install_systemctl_stub`]: Self::install_systemctl_stub
     ///
     /// # Panics
     /// When the files cannot be written.
@@ -420,6 +426,17 @@ impl Sandbox {
         let run_dir = self.path("/run/systemd/system");
         fs::create_dir_all(&run_dir)
             .unwrap_or_else(|e| panic!("cannot create {}: {e}", run_dir.display()));
+        self.install_systemctl_stub();
+    }
+
+    /// Installs a `systemctl` at [`SYSTEMCTL_STUB`] (first on PATH) that appends its
+    /// arguments as one line to [`SYSTEMCTL_LOG`] and succeeds, and empties the log.
+    /// Without [`fake_systemd`](Self::fake_systemd) this is a host where systemd is
+    /// installed but not running (an image being built, a chroot).
+    ///
+    /// # Panics
+    /// When the files cannot be written.
+    pub fn install_systemctl_stub(&self) {
         let stub = self.path(SYSTEMCTL_STUB);
         if let Some(parent) = stub.parent() {
             fs::create_dir_all(parent)

@@ -22,7 +22,9 @@ pub fn hello_binary() -> PathBuf {
 /// Asserts that `pid` answers `GET /` (within [`UPGRADE`]: a predecessor may
 /// still accept for a moment) and reports `version`.
 pub fn assert_served_by(hello: &HelloProcess, pid: u32, version: &str) {
-    let info = hello.wait_served_by(pid, UPGRADE);
+    let response = hello.wait_served_by(pid, UPGRADE);
+    assert_eq!(response.status, 200, "{response:?}");
+    let info = response.hello_info().expect("GET / names version and pid");
     assert_eq!(info.version, version, "{info:?}");
     let response = get(hello.addr(), "/healthz", REQUEST).expect("GET /healthz succeeds");
     assert_eq!(response.status, 200, "{response:?}");

@@ -710,21 +710,33 @@ fn read_owner(path: &Path) -> Option<(u32, u64)> {
 }
 
 /// Kills and removes hosts whose test process is gone (it was killed before its
-/// `Drop` could run).
-fn sweep_stale_hosts() {
+/// `Drop` could run). Every [`HostSpec::boot`] does this first.
+pub fn sweep_stale_hosts() {
+    sweep(|owner| !owner.is_some_and(|(pid, start)| procfs::is_same_process(pid, start)));
+}
+
+/// Kills every host this process booted and removes its files, without going
+/// through the [`Host`] values: for a program that must exit at once (on SIGINT)
+/// while its hosts are in use elsewhere. The `Host` values must not be used after.
+pub fn kill_hosts_of_this_process() {
+    let me = std::process::id();
+    sweep(|owner| owner.is_some_and(|(pid, _)| pid == me));
+}
+
+/// Kills (SIGKILL to PID 1 and nspawn) and removes every host whose owner record
+/// (`pid start_time`, `None` when unreadable) matches `doomed`.
+fn sweep(doomed: impl Fn(Option<(u32, u64)>) -> bool) {
     let Ok(entries) = fs::read_dir(hosts_dir()) else {
         return;
     };
     for entry in entries.flatten() {
         let dir = entry.path();
-        let owner_alive =
-            read_owner(&dir.join("owner")).is_some_and(|(pid, start)| procfs::is_same_process(pid, start));
-        if owner_alive {
+        if !doomed(read_owner(&dir.join("owner"))) {
             continue;
         }
         if let Some((pid, start)) = read_owner(&dir.join("nspawn")) {
             if procfs::is_same_process(pid, start) {
-                tracing::warn!(dir = %dir.display(), pid, "killing a container left behind by a dead test process");
+                tracing::warn!(dir = %dir.display(), pid, "killing a left-over container");
                 for pid1 in procfs::children_named(pid, "systemd") {
                     command::kill_pid(pid1);
                 }

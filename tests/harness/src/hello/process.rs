@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use nix::sys::signal::{Signal, kill, killpg};
 use nix::unistd::Pid;
 
-use super::http::{HelloInfo, get};
+use super::http::{HelloInfo, HttpResponse, get};
 
 /// A TCP port on 127.0.0.1 that was free a moment ago (bind to port 0, read the
 /// port, close). Another process may take it before you bind it; tests use it
@@ -298,14 +298,16 @@ impl HelloProcess {
         successor
     }
 
-    /// Polls `GET /` until process `pid` answers it; returns what it said.
+    /// Polls `GET /` until process `pid` answers it (by its `x-hello-pid`
+    /// header, so broken builds answering 500 count); returns the response.
     ///
     /// # Panics
     /// On timeout.
-    pub fn wait_served_by(&self, pid: u32, timeout: Duration) -> HelloInfo {
+    pub fn wait_served_by(&self, pid: u32, timeout: Duration) -> HttpResponse {
+        let pid_text = pid.to_string();
         wait_until(&format!("pid {pid} to answer GET /"), timeout, || {
             let response = get(self.addr, "/", Duration::from_secs(2)).ok()?;
-            response.hello_info().filter(|info| info.pid == pid)
+            (response.header("x-hello-pid") == Some(pid_text.as_str())).then_some(response)
         })
     }
 

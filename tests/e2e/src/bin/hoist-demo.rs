@@ -1,0 +1,221 @@
+//! `make demo`: the whole hoist loop on a real systemd host, on this machine.
+//!
+//! Builds the packages with `hoist build`, starts moto on 127.0.0.1 as the S3
+//! server, releases the agent and `hello` 1.0.0 with `hoist release`, boots a Debian
+//! 12 host (systemd-nspawn, systemd + cloud-init) from rendered user-data, releases
+//! `hello` 2.0.0 while a client sends requests continuously, rolls back with
+//! `hoist rollback`, and prints a summary. Everything it started is stopped and
+//! removed at the end, on failure and on Ctrl-C. Run by `scripts/demo.sh`, which
+//! installs what it needs first.
+//!
+//! `hoist-demo --sweep` only removes hosts left behind by a demo or test process
+//! that was killed.
+
+use std::net::SocketAddr;
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+use hoist_e2e::artifacts;
+use hoist_e2e::bootstrap::HostPlan;
+use hoist_e2e::packages::{agent_deb, hello_deb};
+use hoist_e2e::probe::{UnitSnapshot, served, wait_serving};
+use hoist_e2e::releases::{AGENT_KEY, Bucket, HELLO_KEY, Released};
+use hoist_testkit::container::{self, Host};
+use hoist_testkit::hello::{Load, LoadConfig, LoadReport};
+use hoist_testkit::s3server::S3Server;
+
+/// moto's pid, for the Ctrl-C handler (which cannot reach the `S3Server` guard).
+static MOTO_PID: AtomicU32 = AtomicU32::new(0);
+
+/// Bound for each wait of the demo.
+const DEADLINE: Duration = Duration::from_secs(90);
+
+fn main() -> ExitCode {
+    if std::env::args().nth(1).as_deref() == Some("--sweep") {
+        container::sweep_stale_hosts();
+        return ExitCode::SUCCESS;
+    }
+    handle_interrupts();
+    match run() {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => {
+            eprintln!("demo: requests failed during an upgrade (see above)");
+            ExitCode::FAILURE
+        }
+        Err(err) => {
+            eprintln!("demo failed: {err}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// On SIGINT, SIGTERM or SIGHUP: kill this demo's container and moto, remove their
+/// files, exit 130. (The guards in `run` cannot be reached from here.)
+fn handle_interrupts() {
+    use nix::sys::signal::{SigSet, Signal};
+    let mut signals = SigSet::empty();
+    for s in [Signal::SIGINT, Signal::SIGTERM, Signal::SIGHUP] {
+        signals.add(s);
+    }
+    // Blocked in every thread started from here on (child processes start with an
+    // empty mask); one thread waits for them.
+    if signals.thread_block().is_err() {
+        return;
+    }
+    std::thread::spawn(move || {
+        if let Ok(signal) = signals.wait() {
+            eprintln!("\n{signal:?}: stopping the container and moto, removing their files");
+            container::kill_hosts_of_this_process();
+            let moto = MOTO_PID.load(Ordering::SeqCst);
+            if let Ok(pid) = i32::try_from(moto) {
+                if pid > 0 {
+                    let _ = nix::sys::signal::killpg(nix::unistd::Pid::from_raw(pid), Signal::SIGKILL);
+                }
+            }
+            std::process::exit(130);
+        }
+    });
+}
+
+fn step(n: u32, text: &str) {
+    println!("\n[{n}/6] {text}");
+}
+
+fn shown(command: &str) {
+    println!("  $ {command}");
+}
+
+/// One upgrade under load, for the summary.
+struct Rollout {
+    label: &'static str,
+    propagation: Duration,
+    report: LoadReport,
+    pids: (Option<u32>, Option<u32>),
+}
+
+fn run() -> Result<bool, String> {
+    let started = Instant::now();
+    println!("hoist demo: the whole loop on a real systemd host (Debian 12, systemd + cloud-init in systemd-nspawn)");
+
+    step(1, "build hoist, hoist-agent and hello 1.0.0 / 2.0.0, and package them with `hoist build`");
+    let t = Instant::now();
+    let dist = tempfile::Builder::new()
+        .prefix("hoist-demo-")
+        .tempdir()
+        .map_err(|e| format!("cannot create a temporary directory: {e}"))?;
+    let agent = agent_deb(&artifacts::hoist_agent(), "0.1.0", dist.path());
+    let v1 = hello_deb(&artifacts::hello("1.0.0", None), "1.0.0", dist.path());
+    let v2 = hello_deb(&artifacts::hello("2.0.0", None), "2.0.0", dist.path());
+    for deb in [&agent, &v1, &v2] {
+        shown(&deb.command);
+        println!("    → {}", deb.path.display());
+    }
+    let build_time = t.elapsed();
+
+    step(2, "start S3 (moto on 127.0.0.1) and release the agent and hello 1.0.0 with `hoist release`");
+    let server = S3Server::moto();
+    MOTO_PID.store(server.pid(), Ordering::SeqCst);
+    let bucket = Bucket::create(&server, "hoist-demo");
+    println!("  S3 endpoint {}, bucket `{}` with versioning", server.endpoint(), bucket.name());
+    for (deb, key) in [(&agent, AGENT_KEY), (&v1, HELLO_KEY)] {
+        let r = bucket.release(deb, key);
+        shown(&r.command);
+        println!("    → VersionId {}", r.version_id);
+    }
+
+    step(3, "boot a new host from user-data rendered from cloud-init/user-data.yaml");
+    let plan = HostPlan::new("demo-host");
+    let spec = plan.spec(&server, &bucket, &agent);
+    println!("  (the first run builds the host's root file system with debootstrap: about a minute, then cached)");
+    let host = spec.boot().map_err(|e| e.to_string())?;
+    let to_v1 = wait_serving(&host, plan.addr(), "1.0.0", host.boot_started(), DEADLINE);
+    println!(
+        "  booted in {:.1?}; serving 1.0.0 {:.1?} after the boot started",
+        host.boot_time(),
+        to_v1
+    );
+    show_answer(plan.addr());
+
+    step(4, "release hello 2.0.0 while a client sends requests continuously");
+    let upgrade = rollout(&host, &plan, "2.0.0", "release 2.0.0", || bucket.release(&v2, HELLO_KEY))?;
+
+    step(5, "`hoist rollback`: the previous version becomes current again; the host follows");
+    let rollback = rollout(&host, &plan, "1.0.0", "rollback to 1.0.0", || bucket.rollback(HELLO_KEY))?;
+
+    step(6, "summary");
+    println!("  packages built in {build_time:.1?}; host booted in {:.1?}, serving 1.0.0 {to_v1:.1?} after boot", host.boot_time());
+    println!(
+        "  {:<20} {:>12} {:>10} {:>8}  MainPID",
+        "change", "propagation", "requests", "failed"
+    );
+    let mut ok = true;
+    for r in [&upgrade, &rollback] {
+        println!(
+            "  {:<20} {:>11.1?} {:>10} {:>8}  {} → {}",
+            r.label,
+            r.propagation,
+            r.report.samples.len(),
+            r.report.total_failed(),
+            r.pids.0.map_or("-".into(), |p| p.to_string()),
+            r.pids.1.map_or("-".into(), |p| p.to_string()),
+        );
+        ok &= r.report.total_failed() == 0;
+    }
+    println!("  (propagation: from the hoist command returning to the host serving the new version; the agent polls every 2 s here, 10 s by default)");
+
+    println!("\ncleaning up: powering the host off, removing its files, stopping moto");
+    host.shutdown().map_err(|e| e.to_string())?;
+    drop(server);
+    println!("done in {:.1?}", started.elapsed());
+    Ok(ok)
+}
+
+/// Runs `change` under load and waits until the host serves `expect`.
+fn rollout(
+    host: &Host,
+    plan: &HostPlan,
+    expect: &str,
+    label: &'static str,
+    change: impl FnOnce() -> Released,
+) -> Result<Rollout, String> {
+    let before = UnitSnapshot::take(host, "hello.service");
+    let load = Load::start(plan.addr(), LoadConfig::default());
+    let released = change();
+    shown(&released.command);
+    println!("    → VersionId {}", released.version_id);
+    let propagation = wait_serving(host, plan.addr(), expect, released.at, DEADLINE);
+    // Let the old process drain while the load goes on.
+    let until = Instant::now() + Duration::from_secs(2);
+    while Instant::now() < until {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let report = load.stop();
+    let after = UnitSnapshot::take(host, "hello.service");
+    println!(
+        "  serving {expect} {propagation:.1?} after the command returned; {} requests, {} failed; \
+         hello.service MainPID {:?} → {:?}, never stopped or restarted: {}",
+        report.samples.len(),
+        report.total_failed(),
+        before.main_pid,
+        after.main_pid,
+        after.active_since == before.active_since && after.non_reload_jobs == before.non_reload_jobs
+    );
+    if report.total_failed() > 0 {
+        print!("{}", report.summary());
+    }
+    show_answer(plan.addr());
+    Ok(Rollout {
+        label,
+        propagation,
+        report,
+        pids: (before.main_pid, after.main_pid),
+    })
+}
+
+fn show_answer(addr: SocketAddr) {
+    match served(addr) {
+        Some(info) => println!("  $ curl http://{addr}/  → version {} (pid {})", info.version, info.pid),
+        None => println!("  $ curl http://{addr}/  → no answer"),
+    }
+}

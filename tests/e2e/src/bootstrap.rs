@@ -1,0 +1,136 @@
+//! What a new host boots with: the agent's configuration, the rendered cloud-init
+//! user-data, and what the "image" has before cloud-init runs (the stand-in for an
+//! instance profile, and the service port of this host).
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use hoist_testkit::container::HostSpec;
+use hoist_testkit::s3server::S3Server;
+
+use crate::artifacts::workspace_root;
+use crate::packages::Deb;
+use crate::releases::{AGENT_KEY, Bucket, HELLO_KEY};
+
+/// How often the agents of the tests poll (the default of 10 s would make every
+/// step of the tests wait for it).
+pub const TEST_POLL_INTERVAL: &str = "2s";
+/// Jitter of the agents of the tests.
+pub const TEST_POLL_JITTER: &str = "500ms";
+
+/// One host of a test: its name and the port its `hello` listens on (hosts share the
+/// machine's network, so each has its own).
+#[derive(Debug, Clone)]
+pub struct HostPlan {
+    /// Machine name and hostname.
+    pub name: String,
+    /// `hello`'s port on 127.0.0.1.
+    pub port: u16,
+}
+
+impl HostPlan {
+    /// A host called `name` with a free port.
+    pub fn new(name: &str) -> HostPlan {
+        HostPlan {
+            name: name.to_owned(),
+            port: hoist_testkit::hello::free_port(),
+        }
+    }
+
+    /// Where the test reaches this host's `hello`.
+    pub fn addr(&self) -> SocketAddr {
+        SocketAddr::from(([127, 0, 0, 1], self.port))
+    }
+
+    /// `/etc/hoist/agent.toml` for this host: watch `hello` (reload the unit, health
+    /// check on this host's port) and the agent itself, in `bucket`.
+    pub fn agent_config(&self, bucket: &Bucket<'_>) -> String {
+        let s3 = |key: &str| {
+            format!(
+                "{{ bucket = \"{}\", key = \"{key}\", region = \"us-east-1\", endpoint = \"{}\", path_style = true }}",
+                bucket.name(),
+                bucket.endpoint()
+            )
+        };
+        format!(
+            r#"# hoist-agent configuration of end-to-end test host {name}
+interval = "{TEST_POLL_INTERVAL}"
+jitter = "{TEST_POLL_JITTER}"
+
+[[watch]]
+name = "hello"
+package = "hello"
+s3 = {hello_s3}
+signal = {{ kind = "systemd", unit = "hello.service" }}
+health = {{ kind = "http", url = "http://127.0.0.1:{port}/healthz", within = "10s" }}
+
+[[watch]]
+name = "hoist-agent"
+package = "hoist-agent"
+s3 = {agent_s3}
+"#,
+            name = self.name,
+            hello_s3 = s3(HELLO_KEY),
+            agent_s3 = s3(AGENT_KEY),
+            port = self.port,
+        )
+    }
+
+    /// The host to boot: user-data from [`render_user_data`] for this host's agent
+    /// config, plus what the image carries before cloud-init runs:
+    ///
+    /// - S3 credentials for every service through systemd's `DefaultEnvironment`
+    ///   (what an instance profile gives a real host; instance metadata is disabled
+    ///   so nothing probes 169.254.169.254);
+    /// - a drop-in that makes `hello` listen on this host's port.
+    pub fn spec(&self, server: &S3Server, bucket: &Bucket<'_>, agent_deb: &Deb) -> HostSpec {
+        let user_data = render_user_data(
+            &self.agent_config(bucket),
+            &bucket.object_url(AGENT_KEY),
+            &agent_deb.sha256,
+        );
+        let creds = server.credentials();
+        let environment = format!(
+            "# Stand-in for an instance profile: credentials for moto.\n[Manager]\n\
+             DefaultEnvironment=\"AWS_ACCESS_KEY_ID={}\" \"AWS_SECRET_ACCESS_KEY={}\" \
+             \"AWS_REGION={}\" \"AWS_EC2_METADATA_DISABLED=true\"\n",
+            creds.access_key_id, creds.secret_access_key, creds.region
+        );
+        let listen = format!(
+            "# This host's port (hosts share the machine's network).\n[Service]\n\
+             ExecStart=\nExecStart=/usr/bin/hello --listen 127.0.0.1:{}\n",
+            self.port
+        );
+        HostSpec::new(&self.name, &user_data)
+            .file("/etc/systemd/system.conf.d/hoist-e2e-aws.conf", environment, 0o600)
+            .file("/etc/systemd/system/hello.service.d/hoist-e2e-port.conf", listen, 0o644)
+            .boot_timeout(Duration::from_secs(120))
+    }
+}
+
+/// The `#cloud-config` user-data for a host: `cloud-init/user-data.yaml` with the
+/// agent's config, the URL of the agent package and its SHA-256 filled in, as
+/// `hoist cloud-init` renders it (the config indented into its YAML block, the URL
+/// and checksum single-quoted for the shell).
+pub fn render_user_data(agent_config: &str, agent_url: &str, agent_sha256: &str) -> String {
+    let template_path = workspace_root().join("cloud-init/user-data.yaml");
+    let template = std::fs::read_to_string(&template_path)
+        .unwrap_or_else(|e| panic!("cannot read {}: {e}", template_path.display()));
+    let config: String = agent_config
+        .lines()
+        .map(|line| {
+            if line.is_empty() {
+                "\n".to_owned()
+            } else {
+                format!("      {line}\n")
+            }
+        })
+        .collect();
+    let quote = |s: &str| format!("'{}'", s.replace('\'', r"'\''"));
+    let rendered = template
+        .replace("{{AGENT_CONFIG}}\n", &config)
+        .replace("{{AGENT_URL}}", &quote(agent_url))
+        .replace("{{AGENT_SHA256}}", &quote(agent_sha256));
+    assert!(!rendered.contains("{{"), "a placeholder of {} was not filled:\n{rendered}", template_path.display());
+    rendered
+}

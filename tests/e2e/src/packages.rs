@@ -1,0 +1,101 @@
+//! Packages built with the real `hoist build` from the manifests in `fixtures/`.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use sha2::{Digest as _, Sha256};
+
+use crate::artifacts::{self, workspace_root};
+
+/// A `.deb` written by `hoist build`.
+#[derive(Debug, Clone)]
+pub struct Deb {
+    /// The file.
+    pub path: PathBuf,
+    /// Package name.
+    pub package: String,
+    /// Package version.
+    pub version: String,
+    /// SHA-256 of the file, lower-case hex.
+    pub sha256: String,
+    /// The `hoist build` command line that wrote it.
+    pub command: String,
+}
+
+/// Builds the `hello` package `version` from `binary` (see [`artifacts::hello`]) into
+/// `out_dir`.
+///
+/// # Panics
+/// When `hoist build` fails (with its output).
+pub fn hello_deb(binary: &Path, version: &str, out_dir: &Path) -> Deb {
+    build_from_template("hello", binary, "hello.service", version, out_dir)
+}
+
+/// Builds the `hoist-agent` package `version` from `binary` into `out_dir`.
+///
+/// # Panics
+/// When `hoist build` fails (with its output).
+pub fn agent_deb(binary: &Path, version: &str, out_dir: &Path) -> Deb {
+    build_from_template("hoist-agent", binary, "hoist-agent.service", version, out_dir)
+}
+
+/// Renders `fixtures/PACKAGE.toml` with the binary and unit paths into a directory
+/// of its own and runs `hoist build --manifest … --version VERSION --out-dir OUT_DIR`.
+fn build_from_template(package: &str, binary: &Path, unit: &str, version: &str, out_dir: &Path) -> Deb {
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures");
+    let template_path = fixtures.join(format!("{package}.toml"));
+    let template = std::fs::read_to_string(&template_path)
+        .unwrap_or_else(|e| panic!("cannot read {}: {e}", template_path.display()));
+    let unit_path = workspace_root().join("systemd").join(unit);
+    let manifest_dir = out_dir.join(format!("manifest-{package}-{version}"));
+    std::fs::create_dir_all(&manifest_dir)
+        .unwrap_or_else(|e| panic!("cannot create {}: {e}", manifest_dir.display()));
+    let manifest = manifest_dir.join("hoist.toml");
+    let rendered = template
+        .replace("@BINARY@", &absolute(binary).display().to_string())
+        .replace("@UNIT@", &absolute(&unit_path).display().to_string());
+    std::fs::write(&manifest, rendered)
+        .unwrap_or_else(|e| panic!("cannot write {}: {e}", manifest.display()));
+
+    let mut cmd = Command::new(artifacts::hoist());
+    cmd.arg("build")
+        .arg("--manifest")
+        .arg(&manifest)
+        .args(["--version", version])
+        .arg("--out-dir")
+        .arg(out_dir);
+    let command = std::iter::once(cmd.get_program())
+        .chain(cmd.get_args())
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect::<Vec<_>>()
+        .join(" ");
+    let output = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run hoist build: {e}"));
+    assert!(
+        output.status.success(),
+        "hoist build {package} {version} failed ({}):\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let path = PathBuf::from(
+        stdout
+            .lines()
+            .last()
+            .unwrap_or_else(|| panic!("hoist build printed no path: {stdout:?}"))
+            .trim(),
+    );
+    let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
+    Deb {
+        path,
+        package: package.to_owned(),
+        version: version.to_owned(),
+        sha256: hex::encode(Sha256::digest(&bytes)),
+        command,
+    }
+}
+
+fn absolute(path: &Path) -> PathBuf {
+    std::fs::canonicalize(path).unwrap_or_else(|e| panic!("cannot resolve {}: {e}", path.display()))
+}

@@ -1,0 +1,148 @@
+//! Releases in a versioned bucket of a real S3 server (moto on 127.0.0.1), made with
+//! the real `hoist release` and `hoist rollback`.
+
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+use hoist_testkit::s3server::S3Server;
+
+use crate::artifacts;
+use crate::packages::Deb;
+
+/// The object key the example service is released to.
+pub const HELLO_KEY: &str = "releases/hello.deb";
+/// The object key the agent is released to.
+pub const AGENT_KEY: &str = "releases/hoist-agent.deb";
+
+/// A versioned bucket on `server`.
+#[derive(Debug)]
+pub struct Bucket<'a> {
+    server: &'a S3Server,
+    name: String,
+}
+
+/// What a release or rollback returned.
+#[derive(Debug, Clone)]
+pub struct Released {
+    /// The new current VersionId of the key.
+    pub version_id: String,
+    /// When the command returned (propagation times are counted from here).
+    pub at: Instant,
+    /// How long the command took.
+    pub took: Duration,
+    /// The command line (without credentials), for showing what was run.
+    pub command: String,
+}
+
+impl<'a> Bucket<'a> {
+    /// Creates `name` on `server` with versioning enabled.
+    ///
+    /// # Panics
+    /// When the server refuses.
+    pub fn create(server: &'a S3Server, name: &str) -> Bucket<'a> {
+        server.create_bucket(name, true);
+        Bucket {
+            server,
+            name: name.to_owned(),
+        }
+    }
+
+    /// The bucket's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The S3 endpoint, e.g. `http://127.0.0.1:41234`.
+    pub fn endpoint(&self) -> &str {
+        self.server.endpoint()
+    }
+
+    /// A plain URL of the current version of `key`. moto checks no credentials, so it
+    /// works like an object with a public-read ACL on AWS.
+    pub fn object_url(&self, key: &str) -> String {
+        format!("{}/{}/{key}", self.server.endpoint(), self.name)
+    }
+
+    /// `hoist release --deb DEB --key KEY`; returns the new VersionId.
+    ///
+    /// # Panics
+    /// When the release fails (with hoist's output).
+    pub fn release(&self, deb: &Deb, key: &str) -> Released {
+        let mut cmd = self.hoist("release");
+        cmd.arg("--deb").arg(&deb.path).args(["--key", key]);
+        self.run(cmd, &format!("hoist release {} {}", deb.package, deb.version))
+    }
+
+    /// `hoist rollback --key KEY` (one step back); returns the new VersionId.
+    ///
+    /// # Panics
+    /// When the rollback fails (with hoist's output).
+    pub fn rollback(&self, key: &str) -> Released {
+        let mut cmd = self.hoist("rollback");
+        cmd.args(["--key", key]);
+        self.run(cmd, &format!("hoist rollback {key}"))
+    }
+
+    /// `hoist history --key KEY --json`, parsed.
+    ///
+    /// # Panics
+    /// When the command fails or prints something that is not JSON.
+    pub fn history(&self, key: &str) -> serde_json::Value {
+        let mut cmd = self.hoist("history");
+        cmd.args(["--key", key, "--json"]);
+        let out = checked(&mut cmd, "hoist history");
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+            panic!(
+                "hoist history --json printed no JSON ({e}): {}",
+                String::from_utf8_lossy(&out.stdout)
+            )
+        })
+    }
+
+    /// `hoist SUBCOMMAND --bucket … --endpoint … --path-style` with this server's
+    /// credentials and nothing inherited from the machine's AWS settings.
+    fn hoist(&self, subcommand: &str) -> Command {
+        let mut cmd = Command::new(artifacts::hoist());
+        self.server.isolate(&mut cmd);
+        cmd.arg(subcommand)
+            .args(["--bucket", &self.name, "--endpoint", self.server.endpoint(), "--path-style"]);
+        cmd
+    }
+
+    fn run(&self, mut cmd: Command, what: &str) -> Released {
+        let command = std::iter::once(cmd.get_program())
+            .chain(cmd.get_args())
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect::<Vec<_>>()
+            .join(" ");
+        let started = Instant::now();
+        let out = checked(&mut cmd, what);
+        let at = Instant::now();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let version_id = stdout.lines().last().unwrap_or_default().trim().to_owned();
+        assert!(
+            !version_id.is_empty() && version_id != "null",
+            "{what} printed no VersionId: {stdout:?}"
+        );
+        Released {
+            version_id,
+            at,
+            took: at - started,
+            command,
+        }
+    }
+}
+
+fn checked(cmd: &mut Command, what: &str) -> Output {
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {what}: {e}"));
+    assert!(
+        out.status.success(),
+        "{what} failed ({}):\n{}{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr),
+        String::from_utf8_lossy(&out.stdout)
+    );
+    out
+}

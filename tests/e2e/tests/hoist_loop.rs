@@ -1,0 +1,312 @@
+//! The whole hoist loop on real systemd hosts (systemd-nspawn containers booting
+//! Debian 12 with cloud-init), with moto on the machine's 127.0.0.1 as S3:
+//!
+//! - one host through its whole life: bootstrap from rendered user-data → v1 within
+//!   60 s of boot; v2 under continuous load with 0 failed requests and no
+//!   stop/start; `hoist rollback` → v1, same guarantees; a broken release rolled back
+//!   by the host and marked bad; the agent updating itself; a reboot that brings
+//!   everything back without reinstalling;
+//! - three hosts at once converging on each release, with each host's propagation
+//!   time printed.
+//!
+//! The two tests run one after the other (they share the built packages, and timing
+//! figures mean more without a second fleet competing for 2 cores).
+
+use std::path::PathBuf;
+use std::sync::{Mutex, OnceLock, PoisonError};
+use std::time::{Duration, Instant};
+
+use hoist_e2e::artifacts;
+use hoist_e2e::bootstrap::HostPlan;
+use hoist_e2e::packages::{Deb, agent_deb, hello_deb};
+use hoist_e2e::probe::{
+    UnitSnapshot, agent_status, diagnostics, dpkg_installs, installed_version, served,
+    wait_serving,
+};
+use hoist_e2e::releases::{AGENT_KEY, Bucket, HELLO_KEY};
+use hoist_testkit::container::Host;
+use hoist_testkit::hello::{Load, LoadConfig};
+use hoist_testkit::s3server::S3Server;
+use sha2::{Digest as _, Sha256};
+
+/// A new host must serve v1 within this time of the start of its boot (issue 6).
+const BOOTSTRAP_DEADLINE: Duration = Duration::from_secs(60);
+/// Bound for a release to reach a host (polls every 2 s ± 0.5 s in the tests).
+const PROPAGATION_DEADLINE: Duration = Duration::from_secs(60);
+/// How long a host is watched for something that must not happen (a retry, a
+/// reinstall): several poll intervals of the test agents.
+const QUIET_WINDOW: Duration = Duration::from_secs(6);
+
+/// Serialises the tests of this file.
+static SERIAL: Mutex<()> = Mutex::new(());
+
+/// The packages every test deploys, built once.
+struct Packages {
+    agent: Deb,
+    /// The agent's next version: the same program with a marker appended, so the
+    /// running executable shows which package it came from.
+    agent_next: Deb,
+    agent_next_sha256: String,
+    hello_v1: Deb,
+    hello_v2: Deb,
+    /// Starts and takes over, but answers 500 (fails its health check).
+    hello_broken: Deb,
+}
+
+fn packages() -> &'static Packages {
+    static PACKAGES: OnceLock<Packages> = OnceLock::new();
+    PACKAGES.get_or_init(|| {
+        let dir = dist_dir();
+        let agent_bin = artifacts::hoist_agent();
+        let next_bin = dir.join("hoist-agent-next");
+        let mut bytes = std::fs::read(&agent_bin).unwrap();
+        bytes.extend_from_slice(b"\nhoist-e2e: the next hoist-agent\n");
+        std::fs::write(&next_bin, &bytes).unwrap();
+        std::fs::set_permissions(&next_bin, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+            .unwrap();
+        Packages {
+            agent: agent_deb(&agent_bin, "0.1.0", &dir),
+            agent_next: agent_deb(&next_bin, "0.1.1", &dir),
+            agent_next_sha256: hex::encode(Sha256::digest(&bytes)),
+            hello_v1: hello_deb(&artifacts::hello("1.0.0", None), "1.0.0", &dir),
+            hello_v2: hello_deb(&artifacts::hello("2.0.0", None), "2.0.0", &dir),
+            hello_broken: hello_deb(&artifacts::hello("3.0.0", Some("500")), "3.0.0", &dir),
+        }
+    })
+}
+
+/// Where this process writes its packages (replaced on every run).
+fn dist_dir() -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("hoist-e2e-dist-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// Removes this process's package directory at the end of each test.
+struct DistCleanup;
+impl Drop for DistCleanup {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(
+            std::env::temp_dir().join(format!("hoist-e2e-dist-{}", std::process::id())),
+        );
+    }
+}
+
+/// Steady load while a release or rollback lands: keep-alive, new-connection and
+/// slow requests.
+fn load_config() -> LoadConfig {
+    LoadConfig {
+        keep_alive: 3,
+        new_connection: 3,
+        slow: 2,
+        slow_ms: 200,
+        pause: Duration::from_millis(2),
+        request_timeout: Duration::from_secs(30),
+        threads: 1,
+    }
+}
+
+/// Releases (or rolls back) under load and asserts the zero-downtime guarantees:
+/// the host serves `expect`, no request failed, `hello.service` handed over to a new
+/// MainPID and never left the active state. Returns the propagation time.
+fn change_under_load(
+    host: &Host,
+    plan: &HostPlan,
+    expect: &str,
+    change: impl FnOnce() -> hoist_e2e::releases::Released,
+) -> Duration {
+    let before = UnitSnapshot::take(host, "hello.service");
+    let load = Load::start(plan.addr(), load_config());
+    let released = change();
+    let took = wait_serving(host, plan.addr(), expect, released.at, PROPAGATION_DEADLINE);
+    // Keep the load on across the old process's drain, then a little longer.
+    let drained = Instant::now() + Duration::from_secs(2);
+    while Instant::now() < drained {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let report = load.stop();
+    let after = UnitSnapshot::take(host, "hello.service");
+    let total: usize = report.samples.len();
+    println!(
+        "{}: {expect} serving {took:.1?} after the command returned; {total} requests, {} failed",
+        host.name(),
+        report.total_failed()
+    );
+    assert!(total > 100, "too little load to show anything: {}", report.summary());
+    assert_eq!(
+        report.total_failed(),
+        0,
+        "requests failed while {expect} was rolled out:\n{}\n{}",
+        report.summary(),
+        diagnostics(host)
+    );
+    before.assert_handed_over_to(&after, &diagnostics(host));
+    took
+}
+
+#[test]
+fn one_host_bootstraps_follows_releases_rolls_back_updates_its_agent_and_reboots() {
+    let _serial = SERIAL.lock().unwrap_or_else(PoisonError::into_inner);
+    let _cleanup = DistCleanup;
+    let pkgs = packages();
+    let server = S3Server::moto();
+    let bucket = Bucket::create(&server, "hoist-e2e-life");
+    bucket.release(&pkgs.agent, AGENT_KEY);
+    let v1 = bucket.release(&pkgs.hello_v1, HELLO_KEY);
+
+    // --- bootstrap from rendered user-data ---------------------------------------
+    let plan = HostPlan::new("e2e-life");
+    let spec = plan.spec(&server, &bucket, &pkgs.agent);
+    let mut host = spec.boot().unwrap();
+    let to_v1 = wait_serving(&host, plan.addr(), "1.0.0", host.boot_started(), BOOTSTRAP_DEADLINE);
+    println!("{}: booted in {:.1?}, serving 1.0.0 {to_v1:.1?} after the boot started", host.name(), host.boot_time());
+    assert_eq!(host.system_state(), "running", "{}", diagnostics(&host));
+    for unit in ["hoist-agent.service", "hello.service"] {
+        assert_eq!(host.unit_property(unit, "ActiveState").unwrap(), "active", "{unit}\n{}", diagnostics(&host));
+    }
+    assert_eq!(host.unit_property("hoist-agent.service", "UnitFileState").unwrap(), "enabled");
+    assert_eq!(installed_version(&host, "hoist-agent").as_deref(), Some("0.1.0"));
+    let status = agent_status(&host);
+    assert_eq!(status["watches"]["hello"]["installed"]["version_id"], v1.version_id.as_str(), "{status:#}");
+
+    // --- release v2 under load ----------------------------------------------------
+    change_under_load(&host, &plan, "2.0.0", || bucket.release(&pkgs.hello_v2, HELLO_KEY));
+    assert_eq!(installed_version(&host, "hello").as_deref(), Some("2.0.0"));
+
+    // --- hoist rollback under load -----------------------------------------------
+    let mut rollback_id = String::new();
+    change_under_load(&host, &plan, "1.0.0", || {
+        let r = bucket.rollback(HELLO_KEY);
+        rollback_id = r.version_id.clone();
+        r
+    });
+    assert_eq!(installed_version(&host, "hello").as_deref(), Some("1.0.0"));
+    let history = bucket.history(HELLO_KEY);
+    println!("history after the rollback: {history}");
+
+    // --- a release that fails its health check ------------------------------------
+    let installs_before = dpkg_installs(&host).len();
+    let broken = bucket.release(&pkgs.hello_broken, HELLO_KEY);
+    let marked_bad = Instant::now() + PROPAGATION_DEADLINE;
+    let bad = loop {
+        let status = agent_status(&host);
+        let bad: Vec<serde_json::Value> = status["watches"]["hello"]["bad"].as_array().cloned().unwrap_or_default();
+        if let Some(entry) = bad.iter().find(|b| b["version_id"] == broken.version_id.as_str()) {
+            break entry.clone();
+        }
+        assert!(Instant::now() < marked_bad, "the broken release was not marked bad:\n{status:#}\n{}", diagnostics(&host));
+        std::thread::sleep(Duration::from_millis(250));
+    };
+    println!("{}: broken release marked bad after {:.1?}: {bad}", host.name(), broken.at.elapsed());
+    wait_serving(&host, plan.addr(), "1.0.0", Instant::now(), Duration::from_secs(30));
+    assert_eq!(installed_version(&host, "hello").as_deref(), Some("1.0.0"));
+    assert_eq!(host.unit_property("hello.service", "ActiveState").unwrap(), "active");
+    // Installed twice (the broken one, then the previous good one again) and then
+    // never retried.
+    let installs_after = dpkg_installs(&host).len();
+    assert_eq!(installs_after, installs_before + 2, "{:#?}", dpkg_installs(&host));
+    std::thread::sleep(QUIET_WINDOW);
+    assert_eq!(dpkg_installs(&host).len(), installs_after, "the bad release was retried:\n{}", diagnostics(&host));
+
+    // --- the agent updates itself ---------------------------------------------------
+    let agent_pid = host.main_pid("hoist-agent.service").unwrap();
+    bucket.release(&pkgs.agent_next, AGENT_KEY);
+    let updated = Instant::now() + PROPAGATION_DEADLINE;
+    loop {
+        let pid = host.main_pid("hoist-agent.service").unwrap();
+        let exe_sha = pid.and_then(|pid| {
+            host.exec(&["sha256sum", &format!("/proc/{pid}/exe")]).ok()?.ok().ok()
+        });
+        let running_next = exe_sha.is_some_and(|o| o.stdout.starts_with(&pkgs.agent_next_sha256));
+        if running_next && installed_version(&host, "hoist-agent").as_deref() == Some("0.1.1") {
+            break;
+        }
+        assert!(Instant::now() < updated, "the agent does not run its new version:\n{}", diagnostics(&host));
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    assert_eq!(host.unit_property("hoist-agent.service", "ActiveState").unwrap(), "active");
+    assert_eq!(
+        host.main_pid("hoist-agent.service").unwrap(),
+        agent_pid,
+        "the agent was restarted instead of re-executing itself:\n{}",
+        diagnostics(&host)
+    );
+
+    // --- reboot: everything comes back, nothing is reinstalled -----------------------
+    let installs_before_reboot = dpkg_installs(&host).len();
+    let took = host.reboot().unwrap();
+    wait_serving(&host, plan.addr(), "1.0.0", host.boot_started(), BOOTSTRAP_DEADLINE);
+    println!("{}: rebooted in {took:.1?}", host.name());
+    for unit in ["hoist-agent.service", "hello.service"] {
+        assert_eq!(host.unit_property(unit, "ActiveState").unwrap(), "active", "{unit}\n{}", diagnostics(&host));
+    }
+    std::thread::sleep(QUIET_WINDOW);
+    assert_eq!(dpkg_installs(&host).len(), installs_before_reboot, "something was reinstalled after the reboot:\n{}", diagnostics(&host));
+    assert_eq!(installed_version(&host, "hello").as_deref(), Some("1.0.0"));
+    assert_eq!(installed_version(&host, "hoist-agent").as_deref(), Some("0.1.1"));
+    assert_eq!(served(plan.addr()).map(|i| i.version).as_deref(), Some("1.0.0"));
+
+    host.shutdown().unwrap();
+}
+
+#[test]
+fn three_hosts_converge_on_every_release() {
+    let _serial = SERIAL.lock().unwrap_or_else(PoisonError::into_inner);
+    let _cleanup = DistCleanup;
+    let pkgs = packages();
+    let server = S3Server::moto();
+    let bucket = Bucket::create(&server, "hoist-e2e-fleet");
+    bucket.release(&pkgs.agent, AGENT_KEY);
+    bucket.release(&pkgs.hello_v1, HELLO_KEY);
+
+    let plans: Vec<HostPlan> = (1..=3).map(|n| HostPlan::new(&format!("e2e-fleet-{n}"))).collect();
+    let hosts: Vec<Host> = std::thread::scope(|scope| {
+        let booting: Vec<_> = plans
+            .iter()
+            .map(|plan| {
+                let spec = plan.spec(&server, &bucket, &pkgs.agent);
+                scope.spawn(move || spec.boot())
+            })
+            .collect();
+        booting
+            .into_iter()
+            .map(|b| b.join().expect("boot thread panicked").unwrap())
+            .collect()
+    });
+    for (host, plan) in hosts.iter().zip(&plans) {
+        let took = wait_serving(host, plan.addr(), "1.0.0", host.boot_started(), BOOTSTRAP_DEADLINE);
+        println!("{}: serving 1.0.0 {took:.1?} after the boot started", host.name());
+    }
+
+    let mut figures = Vec::new();
+    for (label, expect, change) in [
+        ("release 2.0.0", "2.0.0", Box::new(|| bucket.release(&pkgs.hello_v2, HELLO_KEY)) as Box<dyn Fn() -> _>),
+        ("rollback to 1.0.0", "1.0.0", Box::new(|| bucket.rollback(HELLO_KEY))),
+    ] {
+        let before: Vec<UnitSnapshot> = hosts.iter().map(|h| UnitSnapshot::take(h, "hello.service")).collect();
+        let released = change();
+        let times: Vec<Duration> = std::thread::scope(|scope| {
+            let waits: Vec<_> = hosts
+                .iter()
+                .zip(&plans)
+                .map(|(host, plan)| {
+                    let at = released.at;
+                    scope.spawn(move || wait_serving(host, plan.addr(), expect, at, PROPAGATION_DEADLINE))
+                })
+                .collect();
+            waits.into_iter().map(|w| w.join().expect("wait thread panicked")).collect()
+        });
+        for ((host, before), took) in hosts.iter().zip(&before).zip(&times) {
+            before.assert_handed_over_to(&UnitSnapshot::take(host, "hello.service"), &diagnostics(host));
+            figures.push(format!("{label}: {} serving after {took:.2?}", host.name()));
+        }
+    }
+    println!("propagation (from the command returning to the host serving it):");
+    for line in &figures {
+        println!("  {line}");
+    }
+    for host in hosts {
+        host.shutdown().unwrap();
+    }
+}
