@@ -94,7 +94,7 @@ build_deb() {
     local version=$1 payload=${2:-} dir=$WORK/pkg-$1
     mkdir -p "$dir"
     {
-        printf '[package]\nname = "hello"\nversion = "%s"\nmaintainer = "bench <bench@example.invalid>"\n' "$version"
+        printf '[package]\nname = "hello"\nversion = "%s"\nmaintainer = "bench <bench@example.invalid>"\nlicense = "MIT"\n' "$version"
         printf 'description = """\nhello for the agent benchmark\nBuilt by bench/agent.sh."""\n\n'
         printf '[[binaries]]\nsource = "%s"\n' "$HELLO"
         if [ -n "$payload" ]; then

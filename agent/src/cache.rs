@@ -67,7 +67,7 @@ pub fn prune(dir: &Path, keep: usize, referenced: &[&Path]) -> std::io::Result<V
             files.push((mtime, path));
         }
     }
-    files.sort_by(|a, b| b.0.cmp(&a.0)); // newest first
+    files.sort_by_key(|f| std::cmp::Reverse(f.0)); // newest first
     let mut kept = files
         .iter()
         .filter(|(_, p)| referenced.contains(&p.as_path()))
@@ -97,7 +97,7 @@ pub fn list(dir: &Path) -> Vec<PathBuf> {
         .filter(|e| e.path().extension().is_some_and(|x| x == "deb"))
         .filter_map(|e| Some((e.metadata().ok()?.modified().ok()?, e.path())))
         .collect();
-    files.sort_by(|a, b| b.0.cmp(&a.0));
+    files.sort_by_key(|f| std::cmp::Reverse(f.0));
     files.into_iter().map(|(_, p)| p).collect()
 }
 

@@ -87,10 +87,7 @@ pub async fn download<R: AsyncRead + Unpin>(
     let mut md5 = Md5::new();
     let mut sha256 = Sha256::new();
     // A legacy (non-prehashed) signature cannot be streamed; that is reported as its result.
-    let mut verifier = match signature {
-        Some((key, sig)) => Some(key.verify_stream(sig)),
-        None => None,
-    };
+    let mut verifier = signature.map(|(key, sig)| key.verify_stream(sig));
     let mut buffer = vec![0u8; BUFFER_SIZE];
     let mut size = 0u64;
     loop {

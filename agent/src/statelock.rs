@@ -14,8 +14,15 @@ pub struct StateLock {
     _lock: Flock<File>,
 }
 
-/// Takes the lock without waiting. The error names the other agent's pid when known.
+/// Creates `state_dir` if needed and takes the lock without waiting. The error names
+/// the other agent's pid when known.
 pub fn acquire(state_dir: &Path) -> anyhow::Result<StateLock> {
+    std::fs::create_dir_all(state_dir).map_err(|err| {
+        anyhow::anyhow!(
+            "cannot create the state directory `{}`: {err}; run the agent as root or fix state_dir",
+            state_dir.display()
+        )
+    })?;
     let path = state_dir.join("lock");
     let file = OpenOptions::new()
         .read(true)
@@ -59,12 +66,13 @@ mod tests {
 
     #[test]
     fn second_lock_in_same_dir_is_refused_with_pid() {
-        let dir = tempfile::tempdir().unwrap();
-        let first = acquire(dir.path()).unwrap();
+        let parent = tempfile::tempdir().unwrap();
+        let dir = parent.path().join("state");
+        let first = acquire(&dir).unwrap();
         // flock locks belong to the open file description: a second open conflicts.
-        let err = acquire(dir.path()).unwrap_err().to_string();
+        let err = acquire(&dir).unwrap_err().to_string();
         assert!(err.contains(&std::process::id().to_string()), "{err}");
         drop(first);
-        acquire(dir.path()).unwrap();
+        acquire(&dir).unwrap();
     }
 }

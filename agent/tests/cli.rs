@@ -2,6 +2,8 @@
 //! (one sync; the exit code says whether it worked), `status` (`--json`), and a corrupt
 //! state file being reported and rebuilt without reinstalling.
 
+#![allow(clippy::unwrap_used)] // tests may unwrap (workspace rule)
+
 mod common;
 
 use std::process::{Command, Output, Stdio};

@@ -2,6 +2,8 @@
 //! polling (only HEAD requests while nothing changes), and a restart that reinstalls
 //! nothing. Real moto, real `dpkg --root`, real `hello` processes, the real `hoist` CLI.
 
+#![allow(clippy::unwrap_used)] // tests may unwrap (workspace rule)
+
 mod common;
 
 use std::os::unix::fs::MetadataExt;

@@ -1,6 +1,8 @@
 //! The agent and other users of dpkg: it waits for a lock held by another process, and
 //! repairs a dpkg run that was left half-configured before installing.
 
+#![allow(clippy::unwrap_used)] // tests may unwrap (workspace rule)
+
 mod common;
 
 use std::io::BufRead;

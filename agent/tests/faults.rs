@@ -7,6 +7,8 @@
 //! rather than 30 s: with `backoff_max = 4s` the backoff reaches its cap within that
 //! time, so the behaviour shown is the same.
 
+#![allow(clippy::unwrap_used)] // tests may unwrap (workspace rule)
+
 mod common;
 
 use std::path::Path;

@@ -3,6 +3,8 @@
 //! rolled back to the previous package, marked bad and not retried, while the service
 //! keeps serving; the next good release installs.
 
+#![allow(clippy::unwrap_used)] // tests may unwrap (workspace rule)
+
 mod common;
 
 use std::time::Duration;

@@ -4,6 +4,8 @@
 //! serving (same process), a clear error in the log, the VersionId marked bad and not
 //! downloaded again. A good release afterwards installs.
 
+#![allow(clippy::unwrap_used)] // tests may unwrap (workspace rule)
+
 mod common;
 
 use std::time::Duration;

@@ -2,6 +2,8 @@
 //! itself (same pid, now running the new file, not the deleted one) and carries on with
 //! its state instead of reinstalling.
 
+#![allow(clippy::unwrap_used)] // tests may unwrap (workspace rule)
+
 mod common;
 
 use std::os::unix::fs::MetadataExt;

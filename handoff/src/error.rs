@@ -8,7 +8,7 @@ use std::process::ExitStatus;
 use std::time::Duration;
 
 use crate::endpoint::Endpoint;
-use crate::lifecycle::DrainReason;
+use crate::events::DrainReason;
 
 /// [`HandoffBuilder::start`](crate::HandoffBuilder::start) failed.
 #[derive(Debug, thiserror::Error)]
@@ -57,7 +57,9 @@ pub enum StartError {
         problem: String,
     },
     /// An fd the environment names is not open.
-    #[error("fd {fd} named by {named_by} is not usable: {source}; it must be passed open to this process")]
+    #[error(
+        "fd {fd} named by {named_by} is not usable: {source}; it must be passed open to this process"
+    )]
     InheritedFd {
         /// The fd number.
         fd: RawFd,
@@ -72,7 +74,9 @@ pub enum StartError {
 #[derive(Debug, thiserror::Error)]
 pub enum ListenError {
     /// The name is already used by a listener of this process.
-    #[error("a listener named `{0}` was already opened by this process; give each listener its own name")]
+    #[error(
+        "a listener named `{0}` was already opened by this process; give each listener its own name"
+    )]
     DuplicateName(String),
     /// An inherited socket has the name but is of the other kind (TCP vs Unix).
     #[error(
@@ -102,7 +106,9 @@ pub enum ListenError {
         hint: String,
     },
     /// Registering the socket with the Tokio runtime (or duplicating it) failed.
-    #[error("cannot use the socket for {endpoint}: {source}; is this called inside a Tokio runtime?")]
+    #[error(
+        "cannot use the socket for {endpoint}: {source}; is this called inside a Tokio runtime?"
+    )]
     Register {
         /// The address.
         endpoint: Endpoint,
@@ -125,7 +131,9 @@ pub enum ReadyError {
         predecessor: u32,
     },
     /// The readiness channel to the old process failed.
-    #[error("lost the readiness channel to the previous process (pid {predecessor}): {source}; this process must exit")]
+    #[error(
+        "lost the readiness channel to the previous process (pid {predecessor}): {source}; this process must exit"
+    )]
     Channel {
         /// The old process.
         predecessor: u32,
@@ -133,7 +141,9 @@ pub enum ReadyError {
         source: io::Error,
     },
     /// The pidfile could not be written.
-    #[error("cannot write pidfile {path}: {source}; make sure its directory exists and is writable")]
+    #[error(
+        "cannot write pidfile {path}: {source}; make sure its directory exists and is writable"
+    )]
     Pidfile {
         /// The pidfile path.
         path: PathBuf,
@@ -175,7 +185,9 @@ pub enum UpgradeError {
         source: io::Error,
     },
     /// The new process exited before handing over.
-    #[error("the new process (pid {pid}) exited with {status} before it was ready; see its log output")]
+    #[error(
+        "the new process (pid {pid}) exited with {status} before it was ready; see its log output"
+    )]
     ChildExited {
         /// The new process.
         pid: u32,

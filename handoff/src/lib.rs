@@ -52,9 +52,11 @@
 //! The protocol between an old process and its successor is described in the
 //! `protocol` module's source; both sides must run compatible `handoff` versions.
 
+mod builder;
 mod draining;
 mod endpoint;
 mod error;
+mod events;
 mod executable;
 pub mod http;
 mod inherit;
@@ -64,15 +66,17 @@ mod notify;
 mod pidfile;
 mod protocol;
 mod readiness;
+mod registry;
 mod signals;
 mod spawn;
+mod state;
 mod upgrade;
 
+pub use builder::HandoffBuilder;
 pub use draining::Draining;
 pub use endpoint::{Endpoint, EndpointParseError};
 pub use error::{ListenError, ReadyError, StartError, UpgradeError};
-pub use lifecycle::{
-    DrainReason, Handoff, HandoffBuilder, Started, Successor, UpgradeRequest,
-};
+pub use events::{DrainReason, Started, Successor, UpgradeRequest};
+pub use lifecycle::Handoff;
 pub use listener::{Listener, Stream};
 pub use pidfile::{PidfileError, read_pidfile};

@@ -21,7 +21,9 @@ pub enum PidfileError {
         source: io::Error,
     },
     /// The file does not hold a pid.
-    #[error("pidfile {path} does not hold a pid (content: {content:?}); remove it and restart the service")]
+    #[error(
+        "pidfile {path} does not hold a pid (content: {content:?}); remove it and restart the service"
+    )]
     Malformed {
         /// The pidfile path.
         path: PathBuf,
@@ -40,13 +42,10 @@ pub fn read_pidfile(path: &Path) -> Result<u32, PidfileError> {
         path: path.to_owned(),
         source,
     })?;
-    content
-        .trim()
-        .parse()
-        .map_err(|_| PidfileError::Malformed {
-            path: path.to_owned(),
-            content: content.chars().take(64).collect(),
-        })
+    content.trim().parse().map_err(|_| PidfileError::Malformed {
+        path: path.to_owned(),
+        content: content.chars().take(64).collect(),
+    })
 }
 
 /// Atomically replaces the pidfile's content with `pid`.

@@ -50,14 +50,16 @@ pub(crate) async fn take_over(
         Err(source) => return Err(channel_error(source)),
     }
 
-    let announced =
-        write_pidfile(pidfile).and_then(|()| {
-            notify::main_process_is(std::process::id()).map_err(ReadyError::Notify)
-        });
+    let announced = write_pidfile(pidfile)
+        .and_then(|()| notify::main_process_is(std::process::id()).map_err(ReadyError::Notify));
     match announced {
-        Ok(()) => send(&mut write, Message::Notified)
-            .await
-            .map_err(channel_error),
+        Ok(()) => {
+            if let Err(e) = send(&mut write, Message::Notified).await {
+                // We are the main process now; the old one is gone or about to go.
+                tracing::warn!("could not confirm the takeover to pid {pid}: {e}");
+            }
+            Ok(())
+        }
         Err(error) => {
             // Best effort: the old process also learns of it when we exit.
             let _ = send(&mut write, Message::Failed(error.to_string())).await;
@@ -66,10 +68,7 @@ pub(crate) async fn take_over(
     }
 }
 
-async fn send(
-    write: &mut tokio::net::unix::OwnedWriteHalf,
-    message: Message,
-) -> io::Result<()> {
+async fn send(write: &mut tokio::net::unix::OwnedWriteHalf, message: Message) -> io::Result<()> {
     write.write_all(message.encode().as_bytes()).await
 }
 

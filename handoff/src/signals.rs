@@ -7,7 +7,8 @@ use std::sync::Arc;
 use tokio::signal::unix::{SignalKind, signal};
 
 use crate::error::StartError;
-use crate::lifecycle::{Shared, UpgradeRequest, signal_name};
+use crate::events::{UpgradeRequest, signal_name};
+use crate::state::Shared;
 
 /// Installs the handlers and starts the task that serves them.
 pub(crate) fn install(shared: Arc<Shared>, upgrade: SignalKind) -> Result<(), StartError> {

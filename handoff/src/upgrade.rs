@@ -11,9 +11,10 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::error::UpgradeError;
-use crate::lifecycle::{Shared, Successor};
+use crate::events::Successor;
 use crate::protocol::Message;
 use crate::spawn::PreparedSpawn;
+use crate::state::Shared;
 
 /// How long a successor that closed the readiness channel gets to exit before
 /// it is killed, so its exit status can be reported.
@@ -28,8 +29,8 @@ pub(crate) async fn run(shared: &Shared) -> Result<Successor, UpgradeError> {
     let listeners = shared.successor_fds().map_err(UpgradeError::PassFds)?;
     let (ours, theirs) = StdUnixStream::pair().map_err(UpgradeError::PassFds)?;
     let executable = &shared.config.executable;
-    let prepared = PreparedSpawn::new(executable, listeners, theirs.into())
-        .map_err(UpgradeError::PassFds)?;
+    let prepared =
+        PreparedSpawn::new(executable, listeners, theirs.into()).map_err(UpgradeError::PassFds)?;
     let child = prepared.spawn().map_err(|source| UpgradeError::Spawn {
         path: executable.path.clone(),
         source,
@@ -97,7 +98,9 @@ fn channel(
 fn unexpected(pid: u32, message: Message) -> UpgradeError {
     UpgradeError::ChildFailed {
         pid,
-        reason: format!("sent {message:?} out of turn (is it running a different handoff version?)"),
+        reason: format!(
+            "sent {message:?} out of turn (is it running a different handoff version?)"
+        ),
     }
 }
 

@@ -2,6 +2,9 @@
 //! `Connection: close` instead of a reset, idle ones close after the grace
 //! period, the deadline bounds everything, and accepting stops at once.
 
+// Test helpers unwrap like the tests themselves (clippy only exempts #[test] fns).
+#![allow(clippy::unwrap_used)]
+
 use std::convert::Infallible;
 use std::io::{ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -52,7 +55,11 @@ fn exchange(stream: &mut TcpStream, path: &str) -> String {
     let mut received = Vec::new();
     let mut byte = [0u8; 1];
     while !received.ends_with(b"\r\n\r\n") {
-        assert_eq!(stream.read(&mut byte).unwrap(), 1, "connection closed mid-head");
+        assert_eq!(
+            stream.read(&mut byte).unwrap(),
+            1,
+            "connection closed mid-head"
+        );
         received.push(byte[0]);
     }
     let mut body = [0u8; 2];

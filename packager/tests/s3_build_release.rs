@@ -2,6 +2,8 @@
 //! settings from the manifest's `[s3]` table, and records the git commit of the
 //! source tree (with `-dirty` for uncommitted changes).
 
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
+
 mod s3_common;
 
 use std::path::Path;

@@ -3,6 +3,8 @@
 //! versioning, so releases there need --allow-unversioned. (A wrong Content-MD5 is
 //! shown refused in hoist-s3's own garage tests: the CLI always sends the right one.)
 
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
+
 mod s3_common;
 
 use hoist_s3::{Head, etag_md5};
@@ -59,6 +61,20 @@ async fn release_with_allow_unversioned_works() {
         panic!("released")
     };
     assert_eq!(info.metadata.sha256, Some(digests(&deb2).sha256_hex()));
+
+    // No ListObjectVersions on garage: the history is the current object.
+    let history =
+        json(&ok(run(hoist(&server, dir.path()).args([
+            "history", "--bucket", "rel", "--key", KEY, "--json",
+        ]))));
+    let history = history.as_array().unwrap();
+    assert_eq!(history.len(), 1, "{history:?}");
+    assert_eq!(history[0]["current"], true);
+    assert_eq!(history[0]["version"], "1.1");
+    let err = fails(run(
+        hoist(&server, dir.path()).args(["rollback", "--bucket", "rel", "--key", KEY])
+    ));
+    assert!(err.contains("has no versioning"), "{err}");
 }
 
 #[test]

@@ -1,6 +1,8 @@
 //! `hoist release`, `history` and `rollback` against a real moto server (the S3 server
 //! with versioning). Each test starts its own server on a free port.
 
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
+
 mod s3_common;
 
 use hoist_s3::{Head, etag_md5};

@@ -6,6 +6,8 @@
 //! the key before either wrote), then forwards them one after the other. The relay
 //! only delays bytes; moto answers everything.
 
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
+
 mod s3_common;
 
 use std::io::{Read, Write};

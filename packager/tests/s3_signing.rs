@@ -1,6 +1,8 @@
 //! Signed releases: `hoist keygen` and `minisign -G` keys, signatures checked with the
 //! real `minisign` tool, and the signature stored with the version in S3.
 
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
+
 mod s3_common;
 
 use std::os::unix::fs::PermissionsExt as _;

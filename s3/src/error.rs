@@ -330,6 +330,11 @@ pub(crate) fn classify_service_error(
             detail,
             transient: true,
         },
+        Some("NotImplemented") => S3Error::Other {
+            at,
+            detail: format!("{detail} (this S3-compatible server does not implement it)"),
+            transient: false,
+        },
         Some("PermanentRedirect" | "AuthorizationQueryParametersError") => S3Error::Other {
             at,
             detail: format!("{detail} (the bucket is in another region: set the region)"),
@@ -467,6 +472,7 @@ mod tests {
         assert!(!classify(None, 404, None).is_transient());
         assert!(!classify(Some("BadDigest"), 400, None).is_transient());
         assert!(!classify(None, 412, None).is_transient());
+        assert!(!classify(Some("NotImplemented"), 501, None).is_transient());
         assert!(
             S3Error::EndpointUnreachable {
                 at: at(),

@@ -16,6 +16,7 @@ use md5::{Digest as _, Md5};
 use crate::client::{PutOutcome, S3};
 use crate::digest::file_digests;
 use crate::error::{RequestContext, S3Error};
+use crate::etag::quoted_etag;
 use crate::metadata::ReleaseMetadata;
 
 /// Files up to this size go up in one PUT (S3's own single-PUT limit is 5 GiB), so
@@ -39,7 +40,8 @@ pub type ProgressFn = Arc<dyn Fn(u64, u64) + Send + Sync>;
 #[derive(Clone)]
 pub struct PutOptions {
     /// Conditional write: only replace the object if its current ETag is this one
-    /// (quoted, as returned by HEAD). Fails with [`S3Error::PreconditionFailed`] otherwise.
+    /// (as returned by HEAD; a bare one is quoted). Fails with
+    /// [`S3Error::PreconditionFailed`] otherwise.
     pub if_match: Option<String>,
     /// Conditional write: only create the object if the key has no current version.
     pub if_none_match_any: bool,
@@ -146,7 +148,7 @@ impl S3 {
             .content_md5(base64::engine::general_purpose::STANDARD.encode(md5))
             .content_type(DEB_CONTENT_TYPE)
             .set_metadata(Some(user_metadata))
-            .set_if_match(opts.if_match.clone())
+            .set_if_match(opts.if_match.as_deref().map(quoted_etag))
             .set_if_none_match(opts.if_none_match_any.then(|| "*".to_string()))
             .body(body)
             .send()
@@ -271,7 +273,7 @@ impl S3 {
                     .set_parts(Some(parts))
                     .build(),
             )
-            .set_if_match(opts.if_match.clone())
+            .set_if_match(opts.if_match.as_deref().map(quoted_etag))
             .set_if_none_match(opts.if_none_match_any.then(|| "*".to_string()))
             .send()
             .await

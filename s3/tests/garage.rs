@@ -1,6 +1,8 @@
 //! hoist_s3 against a real garage server, which checks signatures and Content-MD5 and
 //! rejects aws-sdk's default streaming-checksum uploads.
 
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
+
 mod common;
 
 use common::{client, options, settings, write_file};
@@ -161,4 +163,24 @@ async fn multipart_above_the_threshold_keeps_the_md5_in_metadata() {
     let mut bytes = Vec::new();
     body.read_to_end(&mut bytes).await.unwrap();
     assert!(bytes == std::fs::read(&big).unwrap());
+}
+
+#[tokio::test]
+async fn without_list_object_versions_the_current_object_is_the_history() {
+    let server = S3Server::garage();
+    server.create_bucket("rel", false);
+    let s3 = client(&server, "rel", KEY).await;
+    assert_eq!(s3.list_versions().await.unwrap(), vec![]);
+    let dir = tempfile::tempdir().unwrap();
+    let file = write_file(dir.path(), "a.deb", 9, 1000);
+    let put = s3
+        .put_file(&file, &ReleaseMetadata::default(), &PutOptions::default())
+        .await
+        .unwrap();
+    let versions = s3.list_versions().await.unwrap();
+    assert_eq!(versions.len(), 1);
+    assert_eq!(versions[0].version_id, "null");
+    assert_eq!(versions[0].etag, put.etag);
+    assert_eq!(versions[0].size, 1000);
+    assert!(versions[0].is_latest && !versions[0].is_delete_marker);
 }

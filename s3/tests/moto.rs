@@ -1,5 +1,7 @@
 //! hoist_s3 against a real moto server (versioning, conditional writes, copy by VersionId).
 
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
+
 mod common;
 
 use std::sync::Arc;

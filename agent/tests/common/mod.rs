@@ -119,7 +119,7 @@ impl World {
         ));
         std::fs::create_dir_all(&work).expect("build dir");
         let mut manifest = format!(
-            "[package]\nname = \"{package}\"\nversion = \"{version}\"\nmaintainer = \"hoist tests <tests@example.invalid>\"\n\
+            "[package]\nname = \"{package}\"\nversion = \"{version}\"\nmaintainer = \"hoist tests <tests@example.invalid>\"\nlicense = \"MIT\"\n\
              description = \"\"\"\ntest package for hoist-agent\nBuilt by the agent's integration tests.\"\"\"\n\n\
              [[binaries]]\nsource = \"{}\"\ndest = \"/usr/bin/{binary_name}\"\n",
             binary.display()

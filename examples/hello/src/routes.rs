@@ -33,16 +33,20 @@ pub async fn handle(request: Request<Incoming>) -> Result<Response<Body>, Infall
     let response = match (request.method(), request.uri().path()) {
         (&Method::GET, "/") if broken => text(StatusCode::INTERNAL_SERVER_ERROR, "broken build\n"),
         (&Method::GET, "/") => json(StatusCode::OK, &identity()),
-        (&Method::GET, "/healthz") if broken => {
-            text(StatusCode::INTERNAL_SERVER_ERROR, "unhealthy: broken build\n")
-        }
+        (&Method::GET, "/healthz") if broken => text(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "unhealthy: broken build\n",
+        ),
         (&Method::GET, "/healthz") => text(StatusCode::OK, "ok\n"),
         (&Method::GET, "/sleep") => match sleep_ms(request.uri().query()) {
             Ok(ms) => slow(ms),
             Err(message) => text(StatusCode::BAD_REQUEST, &message),
         },
         (_, "/" | "/healthz" | "/sleep") => text(StatusCode::METHOD_NOT_ALLOWED, "use GET\n"),
-        _ => text(StatusCode::NOT_FOUND, "not found: try /, /healthz or /sleep?ms=N\n"),
+        _ => text(
+            StatusCode::NOT_FOUND,
+            "not found: try /, /healthz or /sleep?ms=N\n",
+        ),
     };
     Ok(with_identity_headers(response))
 }
@@ -59,7 +63,9 @@ fn sleep_ms(query: Option<&str>) -> Result<u64, String> {
         .ok_or_else(|| "missing ms: use /sleep?ms=N\n".to_owned())?;
     match value.parse::<u64>() {
         Ok(ms) if ms <= MAX_SLEEP_MS => Ok(ms),
-        _ => Err(format!("ms must be a whole number of milliseconds up to {MAX_SLEEP_MS}\n")),
+        _ => Err(format!(
+            "ms must be a whole number of milliseconds up to {MAX_SLEEP_MS}\n"
+        )),
     }
 }
 
@@ -88,9 +94,10 @@ fn json(status: StatusCode, value: &serde_json::Value) -> Response<Body> {
 
 fn text(status: StatusCode, message: &str) -> Response<Body> {
     let mut response = whole(status, message.to_owned());
-    response
-        .headers_mut()
-        .insert(CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
+    response.headers_mut().insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
     response
 }
 
@@ -118,7 +125,11 @@ mod tests {
         assert_eq!(sleep_ms(Some("ms=250")), Ok(250));
         assert_eq!(sleep_ms(Some("x=1&ms=0")), Ok(0));
         assert!(sleep_ms(None).unwrap_err().contains("/sleep?ms=N"));
-        assert!(sleep_ms(Some("ms=-1")).unwrap_err().contains("milliseconds"));
+        assert!(
+            sleep_ms(Some("ms=-1"))
+                .unwrap_err()
+                .contains("milliseconds")
+        );
         assert!(sleep_ms(Some("ms=600001")).is_err());
     }
 }

@@ -25,7 +25,7 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use anyhow::{Context, bail};
-use hoist_s3::{Head, PutOptions, ReleaseMetadata, S3, S3Error, Versioning};
+use hoist_s3::{Head, ObjectInfo, PutOptions, ReleaseMetadata, S3, S3Error, Versioning};
 
 use crate::cmd::build::{BuildArgs, build_package};
 use crate::s3args::{ManifestS3, S3Args};
@@ -90,6 +90,8 @@ struct ReleaseReport {
 /// Runs `hoist release`.
 pub async fn run(args: ReleaseArgs) -> anyhow::Result<()> {
     let package = resolve_package(&args).await?;
+    // Ask for the key's password before talking to S3.
+    let signer = args.sign_key.as_deref().map(Signer::load).transpose()?;
     let manifest_required = args.build.manifest != Path::new("hoist.toml");
     let manifest = ManifestS3::load(
         &args.build.manifest,
@@ -101,25 +103,7 @@ pub async fn run(args: ReleaseArgs) -> anyhow::Result<()> {
     let versioning = s3.versioning().await?;
     check_versioning(versioning, args.allow_unversioned, &s3)?;
 
-    // The state this release replaces; the write below is conditional on it.
-    let (previous, options) = match s3.head(None).await {
-        Ok(Head::Found(current)) => (
-            Some(current.clone()),
-            PutOptions {
-                if_match: Some(current.etag),
-                ..PutOptions::default()
-            },
-        ),
-        Ok(Head::NotModified) => bail!("the server answered 304 to an unconditional HEAD"),
-        Err(S3Error::NoSuchKey { .. }) => (
-            None,
-            PutOptions {
-                if_none_match_any: true,
-                ..PutOptions::default()
-            },
-        ),
-        Err(e) => return Err(e.into()),
-    };
+    let (previous, options) = conditional_write(&s3).await?;
 
     let digests = hoist_s3::file_digests(&package.path)
         .await
@@ -136,9 +120,8 @@ pub async fn run(args: ReleaseArgs) -> anyhow::Result<()> {
         build_time: build_time(&package.path),
         minisig: None,
     };
-    let (signature, public_key) = match &args.sign_key {
-        Some(key) => {
-            let signer = Signer::load(key)?;
+    let (signature, public_key) = match &signer {
+        Some(signer) => {
             let sig =
                 signer.sign_package(&package.path, &package.name, &package.version, &sha256)?;
             metadata.minisig = Some(hoist_s3::signature::encode_minisig(&sig.text));
@@ -189,6 +172,33 @@ pub async fn run(args: ReleaseArgs) -> anyhow::Result<()> {
         metadata,
     };
     print_report(&report, args.json)
+}
+
+/// The current object and the matching condition for the write: `If-Match` its ETag,
+/// or `If-None-Match: *` when the key has no current object.
+async fn conditional_write(s3: &S3) -> anyhow::Result<(Option<ObjectInfo>, PutOptions)> {
+    match s3.head(None).await {
+        Ok(Head::Found(current)) => {
+            let options = PutOptions {
+                if_match: Some(current.etag.clone()),
+                ..PutOptions::default()
+            };
+            Ok((Some(current), options))
+        }
+        Ok(Head::NotModified) => bail!(
+            "{} answered 304 Not Modified to a HEAD without If-None-Match, which S3 never does: \
+             check that the endpoint is an S3 server",
+            s3.location()
+        ),
+        Err(S3Error::NoSuchKey { .. }) => Ok((
+            None,
+            PutOptions {
+                if_none_match_any: true,
+                ..PutOptions::default()
+            },
+        )),
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// Builds the package, or reads the given one.

@@ -2,6 +2,7 @@
 //! `hoist` binary run against a test server, and direct reads through hoist_s3.
 
 #![allow(dead_code)] // each test binary uses a different subset
+#![allow(clippy::unwrap_used)] // test helpers: a failed unwrap is a failed test
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};

@@ -1,6 +1,7 @@
 //! Shared set-up of the hoist_s3 integration tests.
 
 #![allow(dead_code)] // each test binary uses a different subset
+#![allow(clippy::unwrap_used)] // test helpers: a failed unwrap is a failed test
 
 use std::path::{Path, PathBuf};
 

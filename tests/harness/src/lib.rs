@@ -13,7 +13,7 @@
 //!
 //! Everything started here is stopped on drop, also when a test panics.
 
+pub mod container;
+pub mod hello;
 pub mod s3server;
 pub mod sandbox;
-pub mod hello;
-pub mod container;

@@ -175,7 +175,11 @@ fn build_root(recipe: &RootRecipe, cache: &Path, root: &Path, stamp: &str) {
     let partial_prefix = format!("rootfs-{}.partial-", recipe.name);
     if let Ok(entries) = fs::read_dir(cache) {
         for entry in entries.flatten() {
-            if entry.file_name().to_string_lossy().starts_with(&partial_prefix) {
+            if entry
+                .file_name()
+                .to_string_lossy()
+                .starts_with(&partial_prefix)
+            {
                 remove_tree(&entry.path());
             }
         }
@@ -222,8 +226,9 @@ fn build_root(recipe: &RootRecipe, cache: &Path, root: &Path, stamp: &str) {
         .unwrap_or_else(|e| panic!("cannot write the root's stamp: {e}"));
     if root.exists() {
         let stale = cache.join(format!("{partial_prefix}stale-{}", std::process::id()));
-        fs::rename(root, &stale)
-            .unwrap_or_else(|e| panic!("cannot move the outdated root {} away: {e}", root.display()));
+        fs::rename(root, &stale).unwrap_or_else(|e| {
+            panic!("cannot move the outdated root {} away: {e}", root.display())
+        });
         remove_tree(&stale);
     }
     fs::rename(&partial, root)
@@ -359,7 +364,8 @@ impl Sandbox {
         S: AsRef<OsStr>,
     {
         let mut cmd = Command::new("dpkg");
-        cmd.arg(format!("--root={}", self.root.display())).args(args);
+        cmd.arg(format!("--root={}", self.root.display()))
+            .args(args);
         self.run(cmd)
     }
 

@@ -47,8 +47,17 @@ struct Args {
     /// Steady time between upgrades, in milliseconds.
     #[arg(long, default_value_t = 300)]
     gap_ms: u64,
+    /// Extra argument for every hello process (repeatable), e.g.
+    /// `--hello-arg=--idle-grace=0s` to see the keep-alive race.
+    #[arg(long = "hello-arg", allow_hyphen_values = true)]
+    hello_args: Vec<String>,
     /// Modes to run, in order.
-    #[arg(long, value_enum, value_delimiter = ',', default_value = "handoff,naive")]
+    #[arg(
+        long,
+        value_enum,
+        value_delimiter = ',',
+        default_value = "handoff,naive"
+    )]
     modes: Vec<Mode>,
 }
 
@@ -150,7 +159,10 @@ fn run(mode: Mode, args: &Args) -> Run {
 }
 
 fn hello_command(args: &Args, addr: Option<std::net::SocketAddr>) -> HelloCommand {
-    let command = HelloCommand::new(&args.hello);
+    let command = args
+        .hello_args
+        .iter()
+        .fold(HelloCommand::new(&args.hello), |command, arg| command.arg(arg));
     match addr {
         Some(addr) => command.addr(addr),
         None => command,
@@ -170,8 +182,9 @@ fn until_served_by_other_than(hello: &HelloProcess, old: u32, since: Instant) ->
 fn print_results(args: &Args, results: &[(Mode, Run)]) {
     println!();
     println!(
-        "hello {} · {} keep-alive + {} new-connection workers, {} µs pause, {} cycles per mode",
+        "hello {}{} · {} keep-alive + {} new-connection workers, {} µs pause, {} cycles per mode",
         args.hello.display(),
+        args.hello_args.iter().map(|a| format!(" {a}")).collect::<String>(),
         args.keep_alive,
         args.new_connection,
         args.pause_us,
@@ -226,7 +239,12 @@ fn print_results(args: &Args, results: &[(Mode, Run)]) {
     }
     if let Some((_, run)) = results.iter().find(|(mode, _)| *mode == Mode::Handoff) {
         let failed = run.report.total_failed();
-        let all: Vec<_> = run.report.samples.iter().filter(|s| s.start >= WARMUP).collect();
+        let all: Vec<_> = run
+            .report
+            .samples
+            .iter()
+            .filter(|s| s.start >= WARMUP)
+            .collect();
         let (steady, windows): (Vec<_>, Vec<_>) = all
             .into_iter()
             .partition(|s| !stats::in_windows(s, &run.windows));
@@ -263,7 +281,9 @@ fn stop_on_signals() {
     for signal in [Signal::SIGINT, Signal::SIGTERM, Signal::SIGHUP] {
         // SAFETY: the handler only stores to an atomic, which is async-signal-safe.
         if let Err(e) = unsafe { sigaction(signal, &action) } {
-            eprintln!("cannot handle {signal} ({e}); an interrupted run may leave processes behind");
+            eprintln!(
+                "cannot handle {signal} ({e}); an interrupted run may leave processes behind"
+            );
         }
     }
 }

@@ -28,7 +28,11 @@ fn notifications_arrive_in_order_relative_to_the_old_process_exit() {
     let mut hello = command.env("NOTIFY_SOCKET", &socket_path).spawn();
 
     let on_start = receive(&receiver);
-    assert_eq!(on_start.lines().collect::<Vec<_>>(), ["READY=1"], "{on_start:?}");
+    assert_eq!(
+        on_start.lines().collect::<Vec<_>>(),
+        ["READY=1"],
+        "{on_start:?}"
+    );
     let first = hello.wait_serving(START);
     assert_eq!(first.pid, hello.pid());
 
@@ -38,7 +42,9 @@ fn notifications_arrive_in_order_relative_to_the_old_process_exit() {
     // must already be queued, since it is sent before the old process drains.
     receiver.set_nonblocking(true).unwrap();
     let announcement = receive(&receiver);
-    let successor = hello.pidfile_pid().expect("the successor wrote the pidfile");
+    let successor = hello
+        .pidfile_pid()
+        .expect("the successor wrote the pidfile");
     assert_ne!(successor, first.pid);
     assert_eq!(
         announcement.lines().collect::<Vec<_>>(),
@@ -53,7 +59,9 @@ fn notifications_arrive_in_order_relative_to_the_old_process_exit() {
     assert_served_by(&hello, successor, VERSION);
 
     receiver.set_nonblocking(false).unwrap();
-    receiver.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    receiver
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
     hello.signal(successor, Signal::SIGTERM);
     assert_eq!(receive(&receiver).trim_end(), "STOPPING=1");
     hoist_testkit::hello::wait_until("the successor to exit", EXIT, || {

@@ -3,7 +3,7 @@
 
 use std::io::ErrorKind;
 use std::net::TcpStream;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use hoist_testkit::hello::{HelloCommand, SlowRequest, wait_until};
 use nix::sys::signal::Signal;
@@ -16,24 +16,33 @@ fn sigterm_finishes_the_request_in_flight_and_refuses_new_connections() {
         .drain_deadline(Duration::from_secs(20))
         .spawn();
     let first = hello.wait_serving(START);
-    let slow = SlowRequest::start(hello.addr(), "/sleep?ms=3000", REQUEST).unwrap();
+    let sent = Instant::now();
+    let slow = SlowRequest::start(hello.addr(), "/sleep?ms=8000", REQUEST).unwrap();
     assert_eq!(slow.serving_pid(), Some(first.pid));
 
     hello.signal(first.pid, Signal::SIGTERM);
-    // Well before the slow request ends, the listener is closed.
-    wait_until("new connections to be refused", Duration::from_secs(2), || {
-        match TcpStream::connect_timeout(&hello.addr(), Duration::from_secs(1)) {
+    // The listener closes while the request is still in flight (its body
+    // cannot arrive before 8 s after it was sent).
+    wait_until(
+        "new connections to be refused",
+        Duration::from_secs(6),
+        || match TcpStream::connect_timeout(&hello.addr(), Duration::from_secs(1)) {
             Err(e) if e.kind() == ErrorKind::ConnectionRefused => Some(()),
             _ => None,
-        }
-    });
+        },
+    );
+
+    assert!(sent.elapsed() < Duration::from_secs(8));
 
     let done = slow.finish().expect("the request in flight completes");
     assert_eq!(done.status, 200);
     let body: serde_json::Value = serde_json::from_str(&done.body).unwrap();
-    assert_eq!(body["slept_ms"], 3000);
+    assert_eq!(body["slept_ms"], 8000);
     assert_eq!(hello.wait_exit(EXIT).code(), Some(0));
-    assert!(!hello.pidfile().exists(), "the pidfile is removed on shutdown");
+    assert!(
+        !hello.pidfile().exists(),
+        "the pidfile is removed on shutdown"
+    );
 }
 
 #[test]

@@ -33,7 +33,10 @@ pub fn assert_served_by(hello: &HelloProcess, pid: u32, version: &str) {
 /// The value of `name=` in a log line (`pid=123` → 123).
 pub fn log_field(line: &str, name: &str) -> Option<u32> {
     let start = line.find(&format!("{name}="))? + name.len() + 1;
-    let digits: String = line[start..].chars().take_while(char::is_ascii_digit).collect();
+    let digits: String = line[start..]
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect();
     digits.parse().ok()
 }
 

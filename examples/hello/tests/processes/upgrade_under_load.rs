@@ -13,7 +13,11 @@ const VERSION: &str = env!("CARGO_PKG_VERSION");
 
 #[test]
 fn fifty_upgrades_under_load_fail_no_request_and_finish_every_slow_one() {
-    let mut hello = HelloCommand::new(hello_binary()).spawn();
+    // Load workers are never idle for long, so the idle grace only matters if
+    // the test machine stalls a client for longer than it; be generous.
+    let mut hello = HelloCommand::new(hello_binary())
+        .idle_grace(Duration::from_secs(5))
+        .spawn();
     let first = hello.wait_serving(START);
     let load = Load::start(hello.addr(), LoadConfig::default());
     wait_until("the load to get going", START, || {
@@ -44,7 +48,10 @@ fn fifty_upgrades_under_load_fail_no_request_and_finish_every_slow_one() {
         });
         assert_eq!(done.status, 200, "round {round}: {done:?}");
         let info = done.hello_info().expect("the slow body names its pid");
-        assert_eq!(info.pid, in_flight_at, "round {round}: finished by the process that had it");
+        assert_eq!(
+            info.pid, in_flight_at,
+            "round {round}: finished by the process that had it"
+        );
     }
     assert!(
         slow_at_the_upgraded_process >= UPGRADES / 2,
@@ -56,8 +63,16 @@ fn fifty_upgrades_under_load_fail_no_request_and_finish_every_slow_one() {
     assert_served_by(&hello, last, VERSION);
     let report = load.stop();
     assert_eq!(report.total_failed(), 0, "{}", report.summary());
-    for kind in [RequestKind::KeepAlive, RequestKind::NewConnection, RequestKind::Slow] {
-        assert!(report.ok(kind) > UPGRADES, "too little {kind:?} load:\n{}", report.summary());
+    for kind in [
+        RequestKind::KeepAlive,
+        RequestKind::NewConnection,
+        RequestKind::Slow,
+    ] {
+        assert!(
+            report.ok(kind) > UPGRADES,
+            "too little {kind:?} load:\n{}",
+            report.summary()
+        );
     }
 
     // Every replaced process drains and exits; the first one (our child) with 0.

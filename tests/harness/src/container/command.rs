@@ -43,7 +43,10 @@ impl Output {
             Err(ContainerError::CommandFailed {
                 command: self.command.clone(),
                 status: self.status.to_string(),
-                output: tail(&format!("{}{}", self.stderr, self.stdout), ERROR_OUTPUT_CHARS),
+                output: tail(
+                    &format!("{}{}", self.stderr, self.stdout),
+                    ERROR_OUTPUT_CHARS,
+                ),
             })
         }
     }
@@ -128,14 +131,12 @@ pub(crate) fn run(
         .unwrap_or_default()
     };
     match status {
-        Some(status) => {
-            Ok(Output {
-                command,
-                status,
-                stdout: collect(stdout),
-                stderr: collect(stderr),
-            })
-        }
+        Some(status) => Ok(Output {
+            command,
+            status,
+            stdout: collect(stdout),
+            stderr: collect(stderr),
+        }),
         None => {
             kill_group(child.id());
             let _ = child.kill();

@@ -44,7 +44,9 @@ pub enum ContainerError {
         output: String,
     },
     /// A command did not finish within its deadline and was killed.
-    #[error("`{command}` did not finish within {timeout:?} and was killed; output so far: {output}")]
+    #[error(
+        "`{command}` did not finish within {timeout:?} and was killed; output so far: {output}"
+    )]
     CommandTimeout {
         /// The command line.
         command: String,
@@ -54,7 +56,9 @@ pub enum ContainerError {
         output: String,
     },
     /// The container did not boot.
-    #[error("container `{name}` did not boot: {reason}\n--- end of its console ({console}) ---\n{tail}")]
+    #[error(
+        "container `{name}` did not boot: {reason}\n--- end of its console ({console}) ---\n{tail}"
+    )]
     Boot {
         /// The host name.
         name: String,

@@ -118,8 +118,10 @@ impl HostSpec {
             HOST_SEQ.fetch_add(1, Ordering::Relaxed)
         ));
         for sub in ["upper", "work", "merged"] {
-            fs::create_dir_all(dir.join(sub))
-                .map_err(ContainerError::io(format!("cannot create `{}`", dir.display())))?;
+            fs::create_dir_all(dir.join(sub)).map_err(ContainerError::io(format!(
+                "cannot create `{}`",
+                dir.display()
+            )))?;
         }
         let uuid = random_uuid()?;
         // From here on the Host's Drop removes whatever exists.
@@ -201,7 +203,11 @@ pub struct UnitJob {
 impl Host {
     /// Boots a host called `name` from `user_data`, with `meta_data` or a generated
     /// one (fresh instance-id); see [`HostSpec::boot`].
-    pub fn boot(name: &str, user_data: &str, meta_data: Option<&str>) -> Result<Host, ContainerError> {
+    pub fn boot(
+        name: &str,
+        user_data: &str,
+        meta_data: Option<&str>,
+    ) -> Result<Host, ContainerError> {
         let spec = HostSpec::new(name, user_data);
         match meta_data {
             Some(meta) => spec.meta_data(meta).boot(),
@@ -294,7 +300,14 @@ impl Host {
     /// timestamps.
     pub fn journal(&self, unit: &str) -> Result<String, ContainerError> {
         Ok(self
-            .exec(&["journalctl", "--no-pager", "-o", "short-precise", "-u", unit])?
+            .exec(&[
+                "journalctl",
+                "--no-pager",
+                "-o",
+                "short-precise",
+                "-u",
+                unit,
+            ])?
             .ok()?
             .stdout)
     }
@@ -318,7 +331,8 @@ impl Host {
             .lines()
             .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
             .filter_map(|entry| {
-                let field = |name: &str| entry.get(name).and_then(|v| v.as_str()).map(str::to_owned);
+                let field =
+                    |name: &str| entry.get(name).and_then(|v| v.as_str()).map(str::to_owned);
                 Some(UnitJob {
                     job_type: field("JOB_TYPE")?,
                     result: field("JOB_RESULT").unwrap_or_default(),
@@ -383,7 +397,8 @@ impl Host {
         let full = self.path_inside(path)?;
         let what = format!("cannot write `{path}` in host `{}`", self.name);
         fs::write(&full, contents).map_err(ContainerError::io(what.clone()))?;
-        fs::set_permissions(&full, fs::Permissions::from_mode(mode)).map_err(ContainerError::io(what))
+        fs::set_permissions(&full, fs::Permissions::from_mode(mode))
+            .map_err(ContainerError::io(what))
     }
 
     /// Everything the host's console printed, over all boots.
@@ -405,7 +420,9 @@ impl Host {
         if !self.wait_nspawn_exit(POWEROFF_TIMEOUT) {
             return Err(ContainerError::Boot {
                 name: self.name.clone(),
-                reason: format!("the container did not go down within {POWEROFF_TIMEOUT:?} after `systemctl reboot`"),
+                reason: format!(
+                    "the container did not go down within {POWEROFF_TIMEOUT:?} after `systemctl reboot`"
+                ),
                 console: self.console_path(self.boots),
                 tail: self.console_tail(),
             });
@@ -461,9 +478,9 @@ impl Host {
             "cannot create `{}`",
             console_path.display()
         )))?;
-        let console_err = console
-            .try_clone()
-            .map_err(ContainerError::io("cannot duplicate the console log handle"))?;
+        let console_err = console.try_clone().map_err(ContainerError::io(
+            "cannot duplicate the console log handle",
+        ))?;
         let (lower, upper, work, merged) = (
             self.root.path().to_owned(),
             self.dir.join("upper"),
@@ -495,9 +512,9 @@ exec systemd-nspawn "$@""#;
             .stdout(console)
             .stderr(console_err);
         self.boot_started = Instant::now();
-        let child = cmd
-            .spawn()
-            .map_err(ContainerError::io("cannot start systemd-nspawn (via setsid unshare)"))?;
+        let child = cmd.spawn().map_err(ContainerError::io(
+            "cannot start systemd-nspawn (via setsid unshare)",
+        ))?;
         let nspawn_pid = child.id();
         self.nspawn = Some(child);
         if let Some(stat) = procfs::stat(nspawn_pid) {
@@ -520,7 +537,9 @@ exec systemd-nspawn "$@""#;
                 }
             }
             if let Some(status) = self.nspawn_exit_status() {
-                return Err(self.boot_error(format!("systemd-nspawn exited ({status}) before the container's systemd started")));
+                return Err(self.boot_error(format!(
+                    "systemd-nspawn exited ({status}) before the container's systemd started"
+                )));
             }
             if Instant::now() >= deadline {
                 return Err(self.boot_error(format!("no systemd process under systemd-nspawn (pid {nspawn_pid}) after {PID1_TIMEOUT:?}")));
@@ -535,7 +554,9 @@ exec systemd-nspawn "$@""#;
         let deadline = self.boot_started + self.boot_timeout;
         loop {
             if let Some(status) = self.nspawn_exit_status() {
-                return Err(self.boot_error(format!("systemd-nspawn exited ({status}) during boot")));
+                return Err(
+                    self.boot_error(format!("systemd-nspawn exited ({status}) during boot"))
+                );
             }
             let remaining = deadline.saturating_duration_since(Instant::now());
             if remaining.is_zero() {
@@ -545,7 +566,11 @@ exec systemd-nspawn "$@""#;
                     self.boot_timeout, self.system_state
                 )));
             }
-            match self.exec_with(&["systemctl", "is-system-running", "--wait"], None, remaining) {
+            match self.exec_with(
+                &["systemctl", "is-system-running", "--wait"],
+                None,
+                remaining,
+            ) {
                 Ok(out) => {
                     let state = out.stdout.trim().to_owned();
                     match state.as_str() {
@@ -554,7 +579,9 @@ exec systemd-nspawn "$@""#;
                             return Ok(());
                         }
                         "maintenance" | "stopping" => {
-                            return Err(self.boot_error(format!("systemd entered `{state}` during boot")));
+                            return Err(
+                                self.boot_error(format!("systemd entered `{state}` during boot"))
+                            );
                         }
                         // The bus is not up yet ("offline", "unknown", an error): ask again.
                         _ => {
@@ -575,7 +602,9 @@ exec systemd-nspawn "$@""#;
 
     /// The exit status of nspawn once it has exited (reaping it).
     fn nspawn_exit_status(&mut self) -> Option<std::process::ExitStatus> {
-        self.nspawn.as_mut().and_then(|c| c.try_wait().ok().flatten())
+        self.nspawn
+            .as_mut()
+            .and_then(|c| c.try_wait().ok().flatten())
     }
 
     /// Waits until nspawn exited; false at the deadline.
@@ -643,8 +672,16 @@ exec systemd-nspawn "$@""#;
                 leftovers.push(format!("cannot remove `{needle}`: {err}"));
             }
         }
-        leftovers.extend(procfs::processes_mentioning(&needle).into_iter().map(|p| format!("process {p}")));
-        leftovers.extend(procfs::mounts_mentioning(&needle).into_iter().map(|m| format!("mount {m}")));
+        leftovers.extend(
+            procfs::processes_mentioning(&needle)
+                .into_iter()
+                .map(|p| format!("process {p}")),
+        );
+        leftovers.extend(
+            procfs::mounts_mentioning(&needle)
+                .into_iter()
+                .map(|m| format!("mount {m}")),
+        );
         if self.dir.exists() {
             leftovers.push(format!("directory `{needle}`"));
         }
@@ -687,8 +724,9 @@ fn validate_name(name: &str) -> Result<(), ContainerError> {
 
 /// 32 random hex digits (a machine id) from the kernel.
 fn random_uuid() -> Result<String, ContainerError> {
-    let raw = fs::read_to_string("/proc/sys/kernel/random/uuid")
-        .map_err(ContainerError::io("cannot read /proc/sys/kernel/random/uuid"))?;
+    let raw = fs::read_to_string("/proc/sys/kernel/random/uuid").map_err(ContainerError::io(
+        "cannot read /proc/sys/kernel/random/uuid",
+    ))?;
     Ok(raw.trim().replace('-', ""))
 }
 
@@ -699,8 +737,10 @@ fn write_owner(path: &Path, pid: u32) -> Result<(), ContainerError> {
 }
 
 fn write_owner_pid(path: &Path, pid: u32, start_time: u64) -> Result<(), ContainerError> {
-    fs::write(path, format!("{pid} {start_time}\n"))
-        .map_err(ContainerError::io(format!("cannot write `{}`", path.display())))
+    fs::write(path, format!("{pid} {start_time}\n")).map_err(ContainerError::io(format!(
+        "cannot write `{}`",
+        path.display()
+    )))
 }
 
 fn read_owner(path: &Path) -> Option<(u32, u64)> {

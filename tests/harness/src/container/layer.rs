@@ -39,10 +39,13 @@ pub(crate) fn write(lower: &Path, upper: &Path, file: &LayerFile) -> Result<(), 
         }
     }
     let dest = upper.join(rel);
-    fs::write(&dest, &file.contents)
-        .map_err(ContainerError::io(format!("cannot write `{}`", dest.display())))?;
-    fs::set_permissions(&dest, fs::Permissions::from_mode(file.mode))
-        .map_err(ContainerError::io(format!("cannot chmod `{}`", dest.display())))
+    fs::write(&dest, &file.contents).map_err(ContainerError::io(format!(
+        "cannot write `{}`",
+        dest.display()
+    )))?;
+    fs::set_permissions(&dest, fs::Permissions::from_mode(file.mode)).map_err(ContainerError::io(
+        format!("cannot chmod `{}`", dest.display()),
+    ))
 }
 
 /// `path` without its leading `/`, refusing anything that could leave the root.
@@ -69,16 +72,21 @@ fn ensure_dir_like(lower_dir: &Path, upper_dir: &Path) -> Result<(), ContainerEr
     if upper_dir.is_dir() {
         return Ok(());
     }
-    fs::create_dir(upper_dir)
-        .map_err(ContainerError::io(format!("cannot create `{}`", upper_dir.display())))?;
+    fs::create_dir(upper_dir).map_err(ContainerError::io(format!(
+        "cannot create `{}`",
+        upper_dir.display()
+    )))?;
     let (mode, uid, gid) = match fs::metadata(lower_dir) {
         Ok(meta) if meta.is_dir() => (meta.mode() & 0o7777, meta.uid(), meta.gid()),
         _ => (0o755, 0, 0),
     };
-    fs::set_permissions(upper_dir, fs::Permissions::from_mode(mode))
-        .map_err(ContainerError::io(format!("cannot chmod `{}`", upper_dir.display())))?;
-    std::os::unix::fs::chown(upper_dir, Some(uid), Some(gid))
-        .map_err(ContainerError::io(format!("cannot chown `{}`", upper_dir.display())))
+    fs::set_permissions(upper_dir, fs::Permissions::from_mode(mode)).map_err(
+        ContainerError::io(format!("cannot chmod `{}`", upper_dir.display())),
+    )?;
+    std::os::unix::fs::chown(upper_dir, Some(uid), Some(gid)).map_err(ContainerError::io(format!(
+        "cannot chown `{}`",
+        upper_dir.display()
+    )))
 }
 
 #[cfg(test)]
@@ -100,15 +108,28 @@ mod tests {
         let written = upper.path().join("var/lib/cloud/seed/nocloud/user-data");
         assert_eq!(fs::read(&written).unwrap(), b"#cloud-config\n");
         assert_eq!(fs::metadata(&written).unwrap().mode() & 0o7777, 0o600);
-        assert_eq!(fs::metadata(upper.path().join("var")).unwrap().mode() & 0o7777, 0o711);
-        assert_eq!(fs::metadata(upper.path().join("var/lib/cloud")).unwrap().mode() & 0o7777, 0o755);
+        assert_eq!(
+            fs::metadata(upper.path().join("var")).unwrap().mode() & 0o7777,
+            0o711
+        );
+        assert_eq!(
+            fs::metadata(upper.path().join("var/lib/cloud"))
+                .unwrap()
+                .mode()
+                & 0o7777,
+            0o755
+        );
     }
 
     #[test]
     fn refuses_paths_that_leave_the_root() {
         let dir = tempfile::tempdir().unwrap();
         for bad in ["etc/passwd", "/etc/../../x", "/etc/.."] {
-            let file = LayerFile { path: bad.into(), contents: vec![], mode: 0o644 };
+            let file = LayerFile {
+                path: bad.into(),
+                contents: vec![],
+                mode: 0o644,
+            };
             assert!(write(dir.path(), dir.path(), &file).is_err(), "{bad}");
         }
     }

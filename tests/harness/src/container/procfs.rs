@@ -126,7 +126,10 @@ mod tests {
         assert!(is_same_process(std::process::id(), me.start_time));
         assert!(!is_same_process(std::process::id(), me.start_time + 1));
         let parent = stat(me.ppid).unwrap();
-        assert!(children_named(me.ppid, &me.comm).contains(&std::process::id()), "{parent:?}");
+        assert!(
+            children_named(me.ppid, &me.comm).contains(&std::process::id()),
+            "{parent:?}"
+        );
     }
 
     #[test]

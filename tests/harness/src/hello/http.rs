@@ -136,7 +136,10 @@ fn send(addr: SocketAddr, path: &str, timeout: Duration) -> io::Result<Head> {
     Ok((reader, status, headers))
 }
 
-fn read_body(reader: &mut BufReader<TcpStream>, headers: &[(String, String)]) -> io::Result<String> {
+fn read_body(
+    reader: &mut BufReader<TcpStream>,
+    headers: &[(String, String)],
+) -> io::Result<String> {
     let mut body = Vec::new();
     if header(headers, "transfer-encoding").is_some_and(|v| v.eq_ignore_ascii_case("chunked")) {
         loop {
@@ -185,5 +188,8 @@ fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
 }
 
 fn malformed(what: String) -> io::Error {
-    io::Error::new(io::ErrorKind::InvalidData, format!("malformed HTTP response: {what}"))
+    io::Error::new(
+        io::ErrorKind::InvalidData,
+        format!("malformed HTTP response: {what}"),
+    )
 }

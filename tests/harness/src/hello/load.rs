@@ -212,12 +212,18 @@ pub struct LoadReport {
 impl LoadReport {
     /// Succeeded requests of `kind`.
     pub fn ok(&self, kind: RequestKind) -> usize {
-        self.samples.iter().filter(|s| s.kind == kind && s.ok).count()
+        self.samples
+            .iter()
+            .filter(|s| s.kind == kind && s.ok)
+            .count()
     }
 
     /// Failed requests of `kind`.
     pub fn failed(&self, kind: RequestKind) -> usize {
-        self.samples.iter().filter(|s| s.kind == kind && !s.ok).count()
+        self.samples
+            .iter()
+            .filter(|s| s.kind == kind && !s.ok)
+            .count()
     }
 
     /// Failed requests of every kind.

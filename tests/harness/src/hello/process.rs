@@ -58,6 +58,17 @@ pub fn pid_alive(pid: u32) -> bool {
     !matches!(state, Some("Z" | "X") | None)
 }
 
+/// Variables of the supervision protocols hello honours.
+const INHERITED_PROTOCOL_VARS: [&str; 7] = [
+    "NOTIFY_SOCKET",
+    "LISTEN_PID",
+    "LISTEN_FDS",
+    "LISTEN_FDNAMES",
+    "HANDOFF_PARENT_PID",
+    "HANDOFF_LISTENERS",
+    "HANDOFF_READY_FD",
+];
+
 /// How to start `hello`: program, listeners, pidfile, timeouts, extra args and
 /// environment. Defaults: one listener on a free 127.0.0.1 port, a pidfile in
 /// a temporary directory, `--ready-timeout 30s --drain-deadline 30s
@@ -162,9 +173,15 @@ impl HelloCommand {
     /// # Panics
     /// If the command cannot be started.
     pub fn spawn_command(self, mut command: Command) -> HelloProcess {
+        // Nothing of the test runner's own supervision leaks into hello: it only
+        // sees NOTIFY_SOCKET or LISTEN_* when the test sets them.
+        for variable in INHERITED_PROTOCOL_VARS {
+            command.env_remove(variable);
+        }
         command
-            .envs(self.env.iter().map(|(k, v)| (k, v)))
+            // Info level, which the log lines tests wait for need.
             .env_remove("RUST_LOG")
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .stderr(Stdio::piped())
             // Its own group, so drop can kill upgraded successors too.
@@ -269,9 +286,11 @@ impl HelloProcess {
     /// # Panics
     /// On timeout.
     pub fn wait_pidfile_change(&self, old: u32, timeout: Duration) -> u32 {
-        wait_until(&format!("the pidfile to name a pid other than {old}"), timeout, || {
-            self.pidfile_pid().filter(|pid| *pid != old)
-        })
+        wait_until(
+            &format!("the pidfile to name a pid other than {old}"),
+            timeout,
+            || self.pidfile_pid().filter(|pid| *pid != old),
+        )
     }
 
     /// Sends `signal` to `pid` (ignores a process that is already gone).
@@ -338,7 +357,10 @@ impl HelloProcess {
 
     /// How many log lines contain `needle`.
     pub fn log_count(&self, needle: &str) -> usize {
-        self.log().iter().filter(|line| line.contains(needle)).count()
+        self.log()
+            .iter()
+            .filter(|line| line.contains(needle))
+            .count()
     }
 
     /// Waits until `count` log lines contain `needle`; returns the last of them.
