@@ -19,6 +19,9 @@
 #   bash bench/handoff.sh                      # 100 cycles per mode (~1 minute)
 #   UPGRADES=20 bash bench/handoff.sh          # quicker look
 #   bash bench/handoff.sh --pause-us 0         # saturating load instead of ~1 req/ms/worker
+#   bash bench/handoff.sh --modes handoff --hello-arg=--idle-grace=0s
+#                                              # the keep-alive race: idle connections closed
+#                                              # at once (hyper's graceful_shutdown alone)
 #   (extra arguments go to the driver: --keep-alive N --new-connection N --gap-ms N ...)
 set -euo pipefail
 

@@ -33,7 +33,8 @@ apt_packages=(
     zstd xz-utils # compressors dpkg-deb needs for the comparison tests
     python3 python3-venv  # moto's virtual environment
     util-linux    # unshare: private mount namespaces for sandboxes
-    curl ca-certificates
+    curl ca-certificates  # fetching presigned URLs in tests
+    cloud-init    # `cloud-init schema` validates rendered user-data (disabled at boot below)
 )
 [ $want_bench = 1 ] && apt_packages+=(wrk hyperfine procps)
 
@@ -45,6 +46,11 @@ if [ ${#missing[@]} -gt 0 ]; then
     say "apt-get install ${missing[*]}"
     apt-get update -qq
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+    # cloud-init is installed only for its schema validator: keep it from running at
+    # this machine's next boot (it would try to configure this machine).
+    if printf '%s\n' "${missing[@]}" | grep -qx cloud-init; then
+        touch /etc/cloud/cloud-init.disabled
+    fi
 fi
 
 # --- moto (S3 with versioning) in a venv ---------------------------------------

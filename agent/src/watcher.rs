@@ -67,7 +67,10 @@ pub async fn run(shared: Arc<Shared>, index: usize, cancel: CancellationToken) -
                     occurrences,
                 } = conditions.ok()
                 {
-                    let what = if condition.starts_with("S3") {
+                    let what = if ["S3 unreachable", "S3 slow", "S3 server error"]
+                        .iter()
+                        .any(|c| condition.starts_with(c))
+                    {
                         "S3 reachable again"
                     } else {
                         "recovered"

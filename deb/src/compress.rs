@@ -175,7 +175,11 @@ mod tests {
                 state ^= state << 13;
                 state ^= state >> 7;
                 state ^= state << 17;
-                if i % 3 == 0 { (state % 16) as u8 } else { b'a' + (i % 7) as u8 }
+                if i % 3 == 0 {
+                    (state % 16) as u8
+                } else {
+                    b'a' + (i % 7) as u8
+                }
             })
             .collect()
     }
@@ -192,7 +196,10 @@ mod tests {
             let one = round_trip(compression, 1, data);
             let three = round_trip(compression, 3, data);
             assert!(one.len() < data.len(), "{compression} compresses");
-            assert_eq!(one, three, "{compression}: 1 and 3 threads give the same bytes");
+            assert_eq!(
+                one, three,
+                "{compression}: 1 and 3 threads give the same bytes"
+            );
         }
     }
 

@@ -114,7 +114,10 @@ mod tests {
 
     #[test]
     fn changelog_name_follows_nativeness() {
-        assert_eq!(changelog_path(&spec("1.0")), "/usr/share/doc/hello/changelog.gz");
+        assert_eq!(
+            changelog_path(&spec("1.0")),
+            "/usr/share/doc/hello/changelog.gz"
+        );
         assert_eq!(
             changelog_path(&spec("1:1.0-2")),
             "/usr/share/doc/hello/changelog.Debian.gz"
@@ -130,7 +133,10 @@ mod tests {
         flate2::read::GzDecoder::new(a.as_slice())
             .read_to_string(&mut text)
             .unwrap();
-        assert!(text.starts_with("hello (1.0) unstable; urgency=medium\n"), "{text}");
+        assert!(
+            text.starts_with("hello (1.0) unstable; urgency=medium\n"),
+            "{text}"
+        );
         assert!(
             text.contains(" -- Ops <ops@example.com>  Tue, 14 Nov 2023 22:13:20 +0000"),
             "{text}"

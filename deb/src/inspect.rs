@@ -90,8 +90,11 @@ pub fn inspect(path: &Path) -> Result<DebInfo, DebError> {
         )));
     }
     let (control_name, control_bytes) = next_member("control.tar")?;
-    let control_compression = member_compression(&control_name, "control")
-        .ok_or_else(|| not_deb(format!("the second member must be control.tar.{{gz,xz,zst}}, found `{control_name}`")))?;
+    let control_compression = member_compression(&control_name, "control").ok_or_else(|| {
+        not_deb(format!(
+            "the second member must be control.tar.{{gz,xz,zst}}, found `{control_name}`"
+        ))
+    })?;
     // Read only the data member's header: its name tells the compression.
     let data_name = {
         let entry = archive
@@ -102,8 +105,11 @@ pub fn inspect(path: &Path) -> Result<DebInfo, DebError> {
             .trim_end_matches('/')
             .to_owned()
     };
-    let data_compression = member_compression(&data_name, "data")
-        .ok_or_else(|| not_deb(format!("the third member must be data.tar.{{gz,xz,zst}}, found `{data_name}`")))?;
+    let data_compression = member_compression(&data_name, "data").ok_or_else(|| {
+        not_deb(format!(
+            "the third member must be data.tar.{{gz,xz,zst}}, found `{data_name}`"
+        ))
+    })?;
 
     let members = read_control_tar(control_compression, &control_bytes)
         .map_err(|e| not_deb(format!("{control_name} cannot be read ({e})")))?;
@@ -136,7 +142,12 @@ pub fn inspect(path: &Path) -> Result<DebInfo, DebError> {
     let mut scripts: Vec<String> = members
         .iter()
         .map(|(name, _)| name.as_str())
-        .filter(|name| matches!(*name, "preinst" | "postinst" | "prerm" | "postrm" | "config"))
+        .filter(|name| {
+            matches!(
+                *name,
+                "preinst" | "postinst" | "prerm" | "postrm" | "config"
+            )
+        })
         .map(str::to_owned)
         .collect();
     scripts.sort();
@@ -158,10 +169,7 @@ fn member_compression(name: &str, stem: &str) -> Option<Compression> {
 }
 
 /// The regular files of a control tarball, by name without the `./` prefix.
-fn read_control_tar(
-    compression: Compression,
-    bytes: &[u8],
-) -> io::Result<Vec<(String, Vec<u8>)>> {
+fn read_control_tar(compression: Compression, bytes: &[u8]) -> io::Result<Vec<(String, Vec<u8>)>> {
     let mut archive = tar::Archive::new(compress::decoder(compression, bytes)?);
     let mut members = Vec::new();
     for entry in archive.entries()? {

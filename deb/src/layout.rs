@@ -112,7 +112,12 @@ impl Layout {
             let mode = entry
                 .mode
                 .unwrap_or(if found.executable { 0o755 } else { 0o644 });
-            insert(&mut files, key, &entry.dest, source_pending(entry.source.clone(), role, &found, mode))?;
+            insert(
+                &mut files,
+                key,
+                &entry.dest,
+                source_pending(entry.source.clone(), role, &found, mode),
+            )?;
         }
 
         let mut units = Vec::new();
@@ -123,7 +128,12 @@ impl Layout {
             let found = find_source(&unit.source, &role)?;
             saw(found.mtime);
             let key = check_dest(&dest)?;
-            insert(&mut files, key, &dest, source_pending(unit.source.clone(), role, &found, 0o644))?;
+            insert(
+                &mut files,
+                key,
+                &dest,
+                source_pending(unit.source.clone(), role, &found, 0o644),
+            )?;
             units.push(UnitPlan {
                 name,
                 enable: unit.enable,
@@ -153,7 +163,10 @@ impl Layout {
         }
         let scripts = scripts::generate(&spec.name, &units, user)?;
 
-        let epoch = options.source_date_epoch.or(newest).unwrap_or(FALLBACK_EPOCH);
+        let epoch = options
+            .source_date_epoch
+            .or(newest)
+            .unwrap_or(FALLBACK_EPOCH);
         add_generated_docs(spec, &mut files, epoch)?;
 
         let conffiles = files
@@ -309,7 +322,10 @@ pub(crate) fn check_dest(dest: &str) -> Result<PathBuf, DebError> {
         ));
     }
     if dest.contains("//") {
-        return Err(DebError::bad_dest(dest, "it contains `//`: remove the empty component"));
+        return Err(DebError::bad_dest(
+            dest,
+            "it contains `//`: remove the empty component",
+        ));
     }
     // Path::components() would silently drop `.` components, so split by hand.
     let mut relative = PathBuf::new();
@@ -344,7 +360,10 @@ fn unit_name(source: &Path) -> Result<String, DebError> {
         .file_name()
         .and_then(|n| n.to_str())
         .ok_or_else(|| fail("it has no UTF-8 file name: name the file like `hello.service`"))?;
-    if !UNIT_SUFFIXES.iter().any(|s| name.ends_with(s) && name.len() > s.len()) {
+    if !UNIT_SUFFIXES
+        .iter()
+        .any(|s| name.ends_with(s) && name.len() > s.len())
+    {
         return Err(fail(&format!(
             "the file name must be the unit name with a unit type suffix ({}): rename the file",
             UNIT_SUFFIXES.join(", ")
@@ -413,7 +432,10 @@ mod tests {
 
     #[test]
     fn destinations_are_checked() {
-        assert_eq!(check_dest("/usr/bin/hello").unwrap(), PathBuf::from("usr/bin/hello"));
+        assert_eq!(
+            check_dest("/usr/bin/hello").unwrap(),
+            PathBuf::from("usr/bin/hello")
+        );
         for bad in [
             "usr/bin/hello",
             "/",
@@ -430,8 +452,14 @@ mod tests {
 
     #[test]
     fn unit_names_are_checked() {
-        assert_eq!(unit_name(Path::new("x/hello.service")).unwrap(), "hello.service");
-        assert_eq!(unit_name(Path::new("getty@.service")).unwrap(), "getty@.service");
+        assert_eq!(
+            unit_name(Path::new("x/hello.service")).unwrap(),
+            "hello.service"
+        );
+        assert_eq!(
+            unit_name(Path::new("getty@.service")).unwrap(),
+            "getty@.service"
+        );
         assert!(unit_name(Path::new("hello.conf")).is_err());
         assert!(unit_name(Path::new(".service")).is_err());
         assert!(unit_name(Path::new("he llo.service")).is_err());

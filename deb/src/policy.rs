@@ -97,14 +97,21 @@ pub fn check_version(version: &str) -> Result<(), DebError> {
         Err(DebError::invalid(
             field,
             version,
-            format!("{reason} (policy 5.6.12: [epoch:]upstream[-revision], e.g. `1.4.0` or `2:1.4.0-1`)"),
+            format!(
+                "{reason} (policy 5.6.12: [epoch:]upstream[-revision], e.g. `1.4.0` or `2:1.4.0-1`)"
+            ),
         ))
     };
     if version.is_empty() {
         return err("it is empty");
     }
-    if let Some(c) = version.chars().find(|c| c.is_whitespace() || c.is_control()) {
-        return err(&format!("it contains whitespace or a control character {c:?}"));
+    if let Some(c) = version
+        .chars()
+        .find(|c| c.is_whitespace() || c.is_control())
+    {
+        return err(&format!(
+            "it contains whitespace or a control character {c:?}"
+        ));
     }
     let rest = match version.split_once(':') {
         Some((epoch, rest)) => {
@@ -183,11 +190,9 @@ pub fn check_maintainer(maintainer: &str) -> Result<(), DebError> {
     let Some(address) = rest.strip_suffix('>') else {
         return fail();
     };
-    let address_ok = address
-        .split_once('@')
-        .is_some_and(|(user, host)| {
-            !user.is_empty() && (host.contains('.') || host == "localhost")
-        });
+    let address_ok = address.split_once('@').is_some_and(|(user, host)| {
+        !user.is_empty() && (host.contains('.') || host == "localhost")
+    });
     if name.trim().is_empty()
         || !name.ends_with(' ')
         || !address_ok
@@ -235,9 +240,9 @@ pub fn check_description(description: &str) -> Result<(), DebError> {
 /// Checks a section name such as `net` or `contrib/admin`.
 pub fn check_section(section: &str) -> Result<(), DebError> {
     let ok = section.starts_with(|c: char| c.is_ascii_lowercase())
-        && section
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '-' | '+' | '.' | '/'));
+        && section.chars().all(|c| {
+            c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '-' | '+' | '.' | '/')
+        });
     if ok {
         Ok(())
     } else {
@@ -265,7 +270,9 @@ pub fn check_priority(priority: &str) -> Result<(), DebError> {
 /// Checks a homepage: an `http://` or `https://` URL without whitespace.
 pub fn check_homepage(homepage: &str) -> Result<(), DebError> {
     let ok = (homepage.starts_with("https://") || homepage.starts_with("http://"))
-        && !homepage.chars().any(|c| c.is_whitespace() || c.is_control());
+        && !homepage
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control());
     if ok {
         Ok(())
     } else {
@@ -342,7 +349,15 @@ mod tests {
         for good in ["hello", "a0", "lib+foo.bar-2", "0ad"] {
             assert!(check_package_name(good).is_ok(), "{good}");
         }
-        for bad in ["", "a", "Hello", "-hello", "hello_world", "héllo", "hello world"] {
+        for bad in [
+            "",
+            "a",
+            "Hello",
+            "-hello",
+            "hello_world",
+            "héllo",
+            "hello world",
+        ] {
             assert!(check_package_name(bad).is_err(), "{bad}");
         }
         let msg = check_package_name("Hello_World").unwrap_err().to_string();
@@ -407,10 +422,21 @@ mod tests {
 
     #[test]
     fn relations_are_parsed() {
-        for good in ["libc6", "libc6 (>= 2.36)", "foo | bar (<< 2:1.0-1)", "python3:any"] {
+        for good in [
+            "libc6",
+            "libc6 (>= 2.36)",
+            "foo | bar (<< 2:1.0-1)",
+            "python3:any",
+        ] {
             assert!(check_relation("Depends", good).is_ok(), "{good}");
         }
-        for bad in ["libc6, procps", "libc6 (>= )", "libc6 (~ 1)", "Libc6", "libc6 (>= 1"] {
+        for bad in [
+            "libc6, procps",
+            "libc6 (>= )",
+            "libc6 (~ 1)",
+            "Libc6",
+            "libc6 (>= 1",
+        ] {
             assert!(check_relation("Depends", bad).is_err(), "{bad}");
         }
     }

@@ -100,7 +100,11 @@ pub(crate) fn generate(
         )
     };
     Ok(Scripts {
-        preinst: merge("preinst", user.preinst, Some(preinst_fragment(&state, units)))?,
+        preinst: merge(
+            "preinst",
+            user.preinst,
+            Some(preinst_fragment(&state, units)),
+        )?,
         postinst: merge("postinst", user.postinst, postinst)?,
         prerm: merge("prerm", user.prerm, prerm)?,
         postrm: merge("postrm", user.postrm, Some(postrm_fragment(&state, units)))?,
@@ -270,7 +274,10 @@ mod tests {
         assert!(scripts.postinst.is_none());
         assert!(scripts.prerm.is_none());
         let postrm = scripts.postrm.unwrap();
-        assert!(postrm.contains("rm -rf /var/lib/hoist/units/hello"), "{postrm}");
+        assert!(
+            postrm.contains("rm -rf /var/lib/hoist/units/hello"),
+            "{postrm}"
+        );
         assert!(!postrm.contains("daemon-reload"), "{postrm}");
         assert!(scripts.preinst.unwrap().starts_with("#!/bin/sh\n"));
     }
@@ -291,7 +298,9 @@ mod tests {
             .filter(|l| !l.trim_start().starts_with('#'))
             .collect();
         assert!(
-            !commands.iter().any(|l| l.contains("restart") || l.contains("reload-or")),
+            !commands
+                .iter()
+                .any(|l| l.contains("restart") || l.contains("reload-or")),
             "{postinst}"
         );
         assert!(postinst.contains("hoist_start=\"$hoist_start hello.service\""));
@@ -301,7 +310,10 @@ mod tests {
         );
         assert!(postinst.contains("hoist_enable=\"$hoist_enable hello@.service\""));
         let prerm = scripts.prerm.unwrap();
-        assert!(prerm.contains("stop hello.service hello@.service"), "{prerm}");
+        assert!(
+            prerm.contains("stop hello.service hello@.service"),
+            "{prerm}"
+        );
     }
 
     #[test]

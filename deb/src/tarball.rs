@@ -79,7 +79,13 @@ impl<W: Write> TarWriter<W> {
             )?;
             self.builder.append(&link, long.as_slice())?;
         }
-        base_header(&bytes[..bytes.len().min(NAME_FIELD)], kind, mode, mtime, size)
+        base_header(
+            &bytes[..bytes.len().min(NAME_FIELD)],
+            kind,
+            mode,
+            mtime,
+            size,
+        )
     }
 }
 
@@ -116,7 +122,8 @@ mod tests {
         let long = format!("./usr/share/doc/{}/file", "d".repeat(120));
         let mut tar = TarWriter::new(Vec::new());
         tar.dir("./", 0o755, 100).unwrap();
-        tar.file("./usr/bin/hello", 0o755, 200, 5, &b"hello"[..]).unwrap();
+        tar.file("./usr/bin/hello", 0o755, 200, 5, &b"hello"[..])
+            .unwrap();
         tar.file(&long, 0o644, 300, 2, &b"hi"[..]).unwrap();
         let bytes = tar.finish().unwrap();
 

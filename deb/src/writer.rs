@@ -62,7 +62,13 @@ pub fn build(spec: &PackageSpec, options: &BuildOptions) -> Result<PathBuf, DebE
 
     let data = write_data(&layout, options.compression, threads, dir)?;
     let control_text = control::render(spec, data.installed_size_kib);
-    let control = write_control(&layout, &control_text, &data.md5sums, options.compression, dir)?;
+    let control = write_control(
+        &layout,
+        &control_text,
+        &data.md5sums,
+        options.compression,
+        dir,
+    )?;
 
     let file_name = format!(
         "{}_{}_{}.deb",
@@ -115,9 +121,16 @@ fn check_fields(spec: &PackageSpec) -> Result<(), DebError> {
         }
     }
     if let Some(copyright) = &spec.copyright {
-        for (what, value) in [("copyright holder", &copyright.holder), ("license", &copyright.license)] {
+        for (what, value) in [
+            ("copyright holder", &copyright.holder),
+            ("license", &copyright.license),
+        ] {
             if value.trim().is_empty() || value.contains('\n') {
-                return Err(DebError::invalid(what, value, "give a single non-empty line"));
+                return Err(DebError::invalid(
+                    what,
+                    value,
+                    "give a single non-empty line",
+                ));
             }
         }
     }
@@ -305,10 +318,7 @@ fn write_control(
         tar.file(name, mode, layout.epoch, bytes.len() as u64, bytes)
             .map_err(write_err)?;
     }
-    let mut file = tar
-        .finish()
-        .and_then(Encoder::finish)
-        .map_err(write_err)?;
+    let mut file = tar.finish().and_then(Encoder::finish).map_err(write_err)?;
     file.rewind().map_err(write_err)?;
     Ok(file)
 }

@@ -86,7 +86,11 @@ fn dpkg_deb(args: &[&str], deb: &Path) -> String {
         .arg(deb)
         .output()
         .expect("dpkg-deb is installed (`make test` installs dpkg)");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8(out.stdout).unwrap()
 }
 
@@ -109,7 +113,10 @@ fn inspect_reads_what_build_wrote() {
         assert_eq!(info.version, "1:1.2.3-1");
         assert_eq!(info.architecture, "amd64");
         assert_eq!(info.file_name(), "hello_1.2.3-1_amd64.deb");
-        assert_eq!(info.field("depends"), Some("libc6 (>= 2.36), procps | busybox"));
+        assert_eq!(
+            info.field("depends"),
+            Some("libc6 (>= 2.36), procps | busybox")
+        );
         assert_eq!(
             info.field("Description"),
             Some("says hello\n A test package.\n .\n Second paragraph.")
@@ -124,16 +131,31 @@ fn inspect_reads_what_build_wrote() {
         let fields = dpkg_deb(&["--field"], &deb);
         for (name, value) in &info.fields {
             if !value.contains('\n') {
-                assert!(fields.contains(&format!("{name}: {value}\n")), "{name} in {fields}");
+                assert!(
+                    fields.contains(&format!("{name}: {value}\n")),
+                    "{name} in {fields}"
+                );
             }
         }
         let listing = dpkg_deb(&["--contents"], &deb);
         let dirs = listing.lines().filter(|l| l.starts_with('d')).count() - 1;
         let expected = 6 + 1 + dirs;
-        assert_eq!(info.field("Installed-Size"), Some(expected.to_string().as_str()));
-        assert!(listing.contains("-rw-r----- root/root         0 2023-11-14 22:13 ./usr/share/hello/empty"), "{listing}");
+        assert_eq!(
+            info.field("Installed-Size"),
+            Some(expected.to_string().as_str())
+        );
+        assert!(
+            listing.contains(
+                "-rw-r----- root/root         0 2023-11-14 22:13 ./usr/share/hello/empty"
+            ),
+            "{listing}"
+        );
         // The source's 0600 is normalized to 0644.
-        assert!(listing.contains("-rw-r--r-- root/root        12 2023-11-14 22:13 ./etc/hello/hello.conf"), "{listing}");
+        assert!(
+            listing
+                .contains("-rw-r--r-- root/root        12 2023-11-14 22:13 ./etc/hello/hello.conf"),
+            "{listing}"
+        );
     }
 }
 
@@ -158,9 +180,16 @@ fn inspect_reads_packages_built_by_dpkg_deb() {
             .arg(&deb)
             .output()
             .unwrap();
-        assert!(status.status.success(), "{}", String::from_utf8_lossy(&status.stderr));
+        assert!(
+            status.status.success(),
+            "{}",
+            String::from_utf8_lossy(&status.stderr)
+        );
         let info = inspect(&deb).unwrap();
-        assert_eq!((info.package.as_str(), info.version.as_str()), ("other", "2.0"));
+        assert_eq!(
+            (info.package.as_str(), info.version.as_str()),
+            ("other", "2.0")
+        );
         assert_eq!(info.architecture, "all");
         assert_eq!(info.conffiles, ["/etc/x/x.conf"]);
         assert_eq!(info.data_compression.name(), compression);
@@ -185,7 +214,10 @@ fn inspect_rejects_what_is_not_a_package() {
     let ar_path = dir.path().join("wrong.deb");
     let mut builder = ar::Builder::new(fs::File::create(&ar_path).unwrap());
     builder
-        .append(&ar::Header::new(b"debian-binary".to_vec(), 4), &b"2.0\n"[..])
+        .append(
+            &ar::Header::new(b"debian-binary".to_vec(), 4),
+            &b"2.0\n"[..],
+        )
         .unwrap();
     builder
         .append(&ar::Header::new(b"control.tar.bz2".to_vec(), 1), &b"x"[..])
@@ -221,8 +253,14 @@ fn same_inputs_same_bytes_whatever_the_thread_count() {
 fn default_epoch_is_the_newest_input_mtime() {
     let inputs = Inputs::new();
     let newest = 1_600_000_000;
-    for (i, name) in ["hello", "hello.conf", "hello.service", "kib", "empty"].iter().enumerate() {
-        let file = fs::File::options().append(true).open(inputs.path(name)).unwrap();
+    for (i, name) in ["hello", "hello.conf", "hello.service", "kib", "empty"]
+        .iter()
+        .enumerate()
+    {
+        let file = fs::File::options()
+            .append(true)
+            .open(inputs.path(name))
+            .unwrap();
         let secs = newest - 1000 * i as u64;
         file.set_modified(std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs))
             .unwrap();
@@ -240,9 +278,18 @@ fn default_epoch_is_the_newest_input_mtime() {
     let listing = String::from_utf8(listing.stdout).unwrap();
     // 1_600_000_000 = 2020-09-13 12:26:40 UTC: directories and generated files get it,
     // each input keeps its own (older) mtime.
-    assert!(listing.contains("2020-09-13 12:26:40 ./usr/bin/hello"), "{listing}");
-    assert!(listing.contains("2020-09-13 12:26:40 ./usr/share/doc/hello/copyright"), "{listing}");
-    assert!(listing.contains("2020-09-13 12:10:00 ./etc/hello/hello.conf"), "{listing}");
+    assert!(
+        listing.contains("2020-09-13 12:26:40 ./usr/bin/hello"),
+        "{listing}"
+    );
+    assert!(
+        listing.contains("2020-09-13 12:26:40 ./usr/share/doc/hello/copyright"),
+        "{listing}"
+    );
+    assert!(
+        listing.contains("2020-09-13 12:10:00 ./etc/hello/hello.conf"),
+        "{listing}"
+    );
     let again = tempfile::tempdir().unwrap();
     let deb2 = build(&inputs.spec(), &BuildOptions::new(again.path())).unwrap();
     assert_eq!(fs::read(&deb).unwrap(), fs::read(&deb2).unwrap());
@@ -253,7 +300,8 @@ fn long_paths_use_gnu_long_names() {
     let inputs = Inputs::new();
     let long_dest = format!("/usr/share/hello/{}/{}.txt", "d".repeat(90), "f".repeat(60));
     let mut spec = inputs.spec();
-    spec.files.push(FileEntry::new(inputs.path("kib"), long_dest.clone()));
+    spec.files
+        .push(FileEntry::new(inputs.path("kib"), long_dest.clone()));
     let out = tempfile::tempdir().unwrap();
     let deb = build(&spec, &options(out.path())).unwrap();
     let listing = dpkg_deb(&["--contents"], &deb);
@@ -282,7 +330,8 @@ fn failures_leave_nothing_behind() {
         (
             {
                 let mut spec = inputs.spec();
-                spec.files.push(FileEntry::new(inputs.path("nope"), "/usr/bin/nope"));
+                spec.files
+                    .push(FileEntry::new(inputs.path("nope"), "/usr/bin/nope"));
                 spec
             },
             "does not exist",
@@ -290,7 +339,8 @@ fn failures_leave_nothing_behind() {
         (
             {
                 let mut spec = inputs.spec();
-                spec.files.push(FileEntry::new(inputs.path("kib"), "/usr/bin/hello/sub"));
+                spec.files
+                    .push(FileEntry::new(inputs.path("kib"), "/usr/bin/hello/sub"));
                 spec
             },
             "/usr/bin/hello is installed as a file",
@@ -338,7 +388,9 @@ fn failures_leave_nothing_behind() {
     }
 
     let missing_dir = out.path().join("missing");
-    let err = build(&inputs.spec(), &options(&missing_dir)).unwrap_err().to_string();
+    let err = build(&inputs.spec(), &options(&missing_dir))
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("missing"), "{err}");
     assert!(err.contains("check that the directory exists"), "{err}");
 }

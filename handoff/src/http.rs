@@ -38,6 +38,37 @@ use tokio_util::task::TaskTracker;
 use crate::draining::Draining;
 use crate::listener::{Listener, Stream};
 
+type BoxError = Box<dyn StdError + Send + Sync>;
+
+/// A hyper service [`HttpServer`] can run: implemented for every
+/// `Service<Request<Incoming>>` answering `Response<B>` that is `Clone + Send +
+/// Sync + 'static`, with a `Send` future and a `Send` body (e.g. one built with
+/// [`hyper::service::service_fn`]).
+pub trait HttpService:
+    Service<
+        Request<Incoming>,
+        Response = Response<Self::ResponseBody>,
+        Error: Into<BoxError>,
+        Future: Send + 'static,
+    > + Clone
+    + Send
+    + Sync
+    + 'static
+{
+    /// The response body type.
+    type ResponseBody: Body<Data: Send, Error: Into<BoxError>> + Send + 'static;
+}
+
+impl<S, B> HttpService for S
+where
+    S: Service<Request<Incoming>, Response = Response<B>> + Clone + Send + Sync + 'static,
+    S::Future: Send + 'static,
+    S::Error: Into<BoxError>,
+    B: Body<Data: Send, Error: Into<BoxError>> + Send + 'static,
+{
+    type ResponseBody = B;
+}
+
 /// How a drain proceeds; see the [module docs](self).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct DrainPolicy {
@@ -102,15 +133,7 @@ pub struct HttpServer<S> {
     header_read_timeout: Duration,
 }
 
-impl<S, B> HttpServer<S>
-where
-    S: Service<Request<Incoming>, Response = Response<B>> + Clone + Send + Sync + 'static,
-    S::Future: Send + 'static,
-    S::Error: Into<Box<dyn StdError + Send + Sync>>,
-    B: Body + Send + 'static,
-    B::Data: Send,
-    B::Error: Into<Box<dyn StdError + Send + Sync>>,
-{
+impl<S: HttpService> HttpServer<S> {
     /// A server for `service` with the default [`DrainPolicy`] and a 30 s
     /// header read timeout.
     pub fn new(service: S) -> Self {
@@ -200,15 +223,7 @@ struct Connections {
     forced: Arc<AtomicUsize>,
 }
 
-async fn accept_loop<S, B>(listener: Listener, service: S, connections: Connections)
-where
-    S: Service<Request<Incoming>, Response = Response<B>> + Clone + Send + Sync + 'static,
-    S::Future: Send + 'static,
-    S::Error: Into<Box<dyn StdError + Send + Sync>>,
-    B: Body + Send + 'static,
-    B::Data: Send,
-    B::Error: Into<Box<dyn StdError + Send + Sync>>,
-{
+async fn accept_loop<S: HttpService>(listener: Listener, service: S, connections: Connections) {
     loop {
         let accepted = tokio::select! {
             biased;
@@ -235,18 +250,11 @@ where
     }
 }
 
-async fn serve_connection<S, B>(
+async fn serve_connection<S: HttpService>(
     stream: Stream,
     service: CloseWhenDraining<S>,
     connections: Connections,
-) where
-    S: Service<Request<Incoming>, Response = Response<B>> + Clone + Send + Sync + 'static,
-    S::Future: Send + 'static,
-    S::Error: Into<Box<dyn StdError + Send + Sync>>,
-    B: Body + Send + 'static,
-    B::Data: Send,
-    B::Error: Into<Box<dyn StdError + Send + Sync>>,
-{
+) {
     connections.open.fetch_add(1, Ordering::SeqCst);
     let _open = DecrementOnDrop(Arc::clone(&connections.open));
     let connection = connections

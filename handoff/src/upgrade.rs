@@ -31,7 +31,12 @@ pub(crate) async fn run(shared: &Shared) -> Result<Successor, UpgradeError> {
     let executable = &shared.config.executable;
     let prepared =
         PreparedSpawn::new(executable, listeners, theirs.into()).map_err(UpgradeError::PassFds)?;
-    let child = prepared.spawn().map_err(|source| UpgradeError::Spawn {
+    // fork() copies this process's page tables: keep it off the async workers
+    // that are serving requests meanwhile.
+    let spawned = tokio::task::spawn_blocking(move || prepared.spawn())
+        .await
+        .unwrap_or_else(|join_error| Err(std::io::Error::other(join_error)));
+    let child = spawned.map_err(|source| UpgradeError::Spawn {
         path: executable.path.clone(),
         source,
     })?;
@@ -82,9 +87,10 @@ pub(crate) async fn run(shared: &Shared) -> Result<Successor, UpgradeError> {
         Ok(other) => unexpected(pid, other),
         Err(error) => error,
     };
-    let error = abort(child, error).await;
+    // Take the main-process role back before the successor dies, so systemd
+    // never sees its main process exit.
     shared.reclaim_main_process();
-    Err(error)
+    Err(abort(child, error).await)
 }
 
 fn channel(

@@ -8,6 +8,7 @@ mod cmd;
 mod manifest;
 mod s3args;
 mod sign;
+mod userdata;
 
 use std::process::ExitCode;
 
@@ -37,6 +38,10 @@ enum Command {
     Rollback(cmd::rollback::RollbackArgs),
     /// Generate a minisign key pair for signing releases.
     Keygen(cmd::keygen::KeygenArgs),
+    /// Render the cloud-init user-data that bootstraps a new host.
+    CloudInit(cmd::cloud_init::CloudInitArgs),
+    /// Print the least-privilege IAM policy for hosts or for releasing.
+    IamPolicy(cmd::iam_policy::IamPolicyArgs),
 }
 
 fn init_tracing(verbose: u8) {
@@ -64,6 +69,8 @@ fn main() -> ExitCode {
         Command::History(args) => cmd::run_async(cmd::history::run(args)),
         Command::Rollback(args) => cmd::run_async(cmd::rollback::run(args)),
         Command::Keygen(args) => cmd::keygen::run(args),
+        Command::CloudInit(args) => cmd::run_async(cmd::cloud_init::run(args)),
+        Command::IamPolicy(args) => cmd::iam_policy::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

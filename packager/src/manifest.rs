@@ -168,7 +168,9 @@ impl<'de> Deserialize<'de> for Mode {
         impl Visitor<'_> for ModeVisitor {
             type Value = Mode;
             fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("permission bits as an octal string like \"0644\" or a TOML octal like 0o644")
+                f.write_str(
+                    "permission bits as an octal string like \"0644\" or a TOML octal like 0o644",
+                )
             }
             fn visit_i64<E: de::Error>(self, v: i64) -> Result<Mode, E> {
                 let mode = u32::try_from(v).map_err(|_| E::custom("mode must not be negative"))?;
@@ -288,7 +290,11 @@ impl LoadedManifest {
 
     /// `hoist.toml line N`, for the value at `span`.
     fn at(&self, span: Range<usize>) -> String {
-        format!("{} line {}", self.path.display(), line_of(&self.text, span.start))
+        format!(
+            "{} line {}",
+            self.path.display(),
+            line_of(&self.text, span.start)
+        )
     }
 
     /// A path from the manifest, resolved against the manifest's directory.
@@ -303,7 +309,8 @@ impl LoadedManifest {
     /// name the line; everything else is checked by [`hoist_deb::build`].
     pub fn to_spec(&self, overrides: &Overrides) -> anyhow::Result<PackageSpec> {
         let pkg = &self.manifest.package;
-        let checked = |value: &Spanned<String>, check: fn(&str) -> Result<(), hoist_deb::DebError>| {
+        let checked = |value: &Spanned<String>,
+                       check: fn(&str) -> Result<(), hoist_deb::DebError>| {
             check(value.get_ref()).with_context(|| self.at(value.span()))
         };
         checked(&pkg.name, hoist_deb::policy::check_package_name)?;
@@ -335,13 +342,16 @@ impl LoadedManifest {
             let dest = match &binary.get_ref().dest {
                 Some(dest) => dest.clone(),
                 None => {
-                    let name = source.file_name().and_then(|n| n.to_str()).with_context(|| {
-                        format!(
-                            "{}: binary `{}` has no usable file name: give a `dest`",
-                            self.at(binary.span()),
-                            binary.get_ref().source
-                        )
-                    })?;
+                    let name = source
+                        .file_name()
+                        .and_then(|n| n.to_str())
+                        .with_context(|| {
+                            format!(
+                                "{}: binary `{}` has no usable file name: give a `dest`",
+                                self.at(binary.span()),
+                                binary.get_ref().source
+                            )
+                        })?;
                     format!("{DEFAULT_BINARY_DIR}/{name}")
                 }
             };
@@ -445,7 +455,11 @@ impl LoadedManifest {
 /// The 1-based line of byte offset `offset` in `text`.
 fn line_of(text: &str, offset: usize) -> usize {
     let end = offset.min(text.len());
-    text.as_bytes()[..end].iter().filter(|b| **b == b'\n').count() + 1
+    text.as_bytes()[..end]
+        .iter()
+        .filter(|b| **b == b'\n')
+        .count()
+        + 1
 }
 
 /// One line: `hoist.toml line 3 (`versoin = "1"`): unknown field `versoin`, expected ...`.
@@ -463,10 +477,7 @@ fn describe_toml_error(path: &Path, text: &str, error: &toml::de::Error) -> Stri
         Some(span) => {
             let line = line_of(text, span.start);
             let content = text.lines().nth(line - 1).unwrap_or("").trim();
-            format!(
-                "{} line {line} (`{content}`): {message}",
-                path.display()
-            )
+            format!("{} line {line} (`{content}`): {message}", path.display())
         }
         None => format!("{}: {message}", path.display()),
     }

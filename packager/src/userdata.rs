@@ -34,7 +34,9 @@ pub enum RenderError {
     #[error("`{0}` is not an http:// or https:// URL on one line")]
     BadUrl(String),
     /// The agent config contains a character YAML cannot carry in a block.
-    #[error("the agent config contains a control character (byte {0:#04x}); save it as plain UTF-8 text")]
+    #[error(
+        "the agent config contains a control character (byte {0:#04x}); save it as plain UTF-8 text"
+    )]
     BadConfig(u32),
 }
 
@@ -107,7 +109,8 @@ mod tests {
 
     #[test]
     fn embeds_config_indented_inside_its_block() {
-        let out = sample("state_dir = \"/var/lib/hoist\"\n\n[[watch]]\nname = \"hello\"\n").unwrap();
+        let out =
+            sample("state_dir = \"/var/lib/hoist\"\n\n[[watch]]\nname = \"hello\"\n").unwrap();
         assert!(out.starts_with("#cloud-config\n"));
         assert!(out.contains("    content: |\n      state_dir = \"/var/lib/hoist\"\n\n      [[watch]]\n      name = \"hello\"\n  - path: /usr/local/sbin/hoist-bootstrap"));
         assert!(!out.contains("{{"), "a placeholder was left: {out}");
@@ -116,17 +119,31 @@ mod tests {
     #[test]
     fn quotes_url_for_the_shell() {
         let out = sample("x = 1").unwrap();
-        assert!(out.contains(r"url='https://bucket.example/hoist-agent.deb?X-Amz-Signature=a'\''b'"));
+        assert!(
+            out.contains(r"url='https://bucket.example/hoist-agent.deb?X-Amz-Signature=a'\''b'")
+        );
         assert!(out.contains(&format!("sha256='{SHA}'")));
     }
 
     #[test]
     fn refuses_bad_values() {
-        let bad_sha = render(&Bootstrap { agent_config: "", agent_url: "https://x/y", agent_sha256: "abc" });
+        let bad_sha = render(&Bootstrap {
+            agent_config: "",
+            agent_url: "https://x/y",
+            agent_sha256: "abc",
+        });
         assert_eq!(bad_sha, Err(RenderError::BadSha256("abc".into())));
-        let bad_url = render(&Bootstrap { agent_config: "", agent_url: "file:///etc/passwd", agent_sha256: SHA });
+        let bad_url = render(&Bootstrap {
+            agent_config: "",
+            agent_url: "file:///etc/passwd",
+            agent_sha256: SHA,
+        });
         assert!(matches!(bad_url, Err(RenderError::BadUrl(_))));
-        let multi_line = render(&Bootstrap { agent_config: "", agent_url: "https://x/y\nrm -rf /", agent_sha256: SHA });
+        let multi_line = render(&Bootstrap {
+            agent_config: "",
+            agent_url: "https://x/y\nrm -rf /",
+            agent_sha256: SHA,
+        });
         assert!(matches!(multi_line, Err(RenderError::BadUrl(_))));
         assert_eq!(sample("a\u{7}b"), Err(RenderError::BadConfig(7)));
     }

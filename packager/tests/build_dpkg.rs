@@ -52,13 +52,20 @@ fn install_upgrade_downgrade_remove_purge() {
     verify.ok();
     assert_eq!(verify.stdout, "", "dpkg --verify reports problems");
     let conffiles = sandbox.dpkg(["--status", "hello"]);
-    assert!(conffiles.ok().stdout.contains(&format!(" {CONFFILE} ")), "{}", conffiles.stdout);
+    assert!(
+        conffiles.ok().stdout.contains(&format!(" {CONFFILE} ")),
+        "{}",
+        conffiles.stdout
+    );
 
     // The admin edits the conffile; dpkg --verify notices, and the upgrade keeps it.
     let edited = "# edited by the admin\nGREETING=bonjour\n";
     fs::write(sandbox.path(CONFFILE), edited).unwrap();
     let verify = sandbox.dpkg(["--verify", "hello"]);
-    assert!(verify.stdout.contains(CONFFILE), "verify sees the edit: {verify}");
+    assert!(
+        verify.stdout.contains(CONFFILE),
+        "verify sees the edit: {verify}"
+    );
     sandbox.clear_systemctl_calls();
 
     // Upgrade: no stop, no restart, no start; only daemon-reload.
@@ -94,7 +101,9 @@ fn install_upgrade_downgrade_remove_purge() {
     sandbox.clear_systemctl_calls();
     sandbox.install(&v11).ok();
     assert!(
-        sandbox.systemctl_calls().contains(&"--system start hello.service".to_owned()),
+        sandbox
+            .systemctl_calls()
+            .contains(&"--system start hello.service".to_owned()),
         "{:?}",
         sandbox.systemctl_calls()
     );
@@ -129,7 +138,9 @@ fn without_running_systemd_units_are_enabled_but_never_started() {
     // No systemctl at all (minbase has none): the scripts must simply not fail.
     let sandbox = Sandbox::minbase();
     assert!(!sandbox.path("/run/systemd/system").exists());
-    assert!(!sandbox.path("/usr/bin/systemctl").exists() && !sandbox.path("/bin/systemctl").exists());
+    assert!(
+        !sandbox.path("/usr/bin/systemctl").exists() && !sandbox.path("/bin/systemctl").exists()
+    );
     sandbox.install(&v10).ok();
     sandbox.install(&v11).ok();
     assert_eq!(sandbox.installed_version("hello").as_deref(), Some("1.1"));
@@ -144,9 +155,16 @@ fn without_running_systemd_units_are_enabled_but_never_started() {
     assert_eq!(sandbox.systemctl_calls(), ["--system enable hello.service"]);
     sandbox.clear_systemctl_calls();
     sandbox.install(&v11).ok();
-    assert!(sandbox.systemctl_calls().is_empty(), "{:?}", sandbox.systemctl_calls());
+    assert!(
+        sandbox.systemctl_calls().is_empty(),
+        "{:?}",
+        sandbox.systemctl_calls()
+    );
     sandbox.dpkg(["-r", "hello"]).ok();
-    assert_eq!(sandbox.systemctl_calls(), ["--system disable hello.service"]);
+    assert_eq!(
+        sandbox.systemctl_calls(),
+        ["--system disable hello.service"]
+    );
 }
 
 #[test]
@@ -154,8 +172,15 @@ fn a_unit_dropped_by_an_upgrade_is_stopped_and_one_added_is_started() {
     let fixture = Fixture::new();
     let v10 = build_version(&fixture, "1.0", "gzip");
     // 1.1 ships hello-worker.service instead of hello.service.
-    fs::rename(fixture.path("hello.service"), fixture.path("hello-worker.service")).unwrap();
-    fixture.edit_manifest("source = \"hello.service\"", "source = \"hello-worker.service\"");
+    fs::rename(
+        fixture.path("hello.service"),
+        fixture.path("hello-worker.service"),
+    )
+    .unwrap();
+    fixture.edit_manifest(
+        "source = \"hello.service\"",
+        "source = \"hello-worker.service\"",
+    );
     let v11 = build_version(&fixture, "1.1", "gzip");
 
     let sandbox = Sandbox::minbase();

@@ -49,7 +49,10 @@ fn missing_binary_names_the_manifest_line_and_the_fix() {
     let line = line_of(&fixture.manifest(), "[[binaries]]");
     let err = build_fails(&fixture, &[]);
     assert!(err.contains(&format!("hoist.toml line {line}")), "{err}");
-    assert!(err.contains("binaries source `hello` does not exist"), "{err}");
+    assert!(
+        err.contains("binaries source `hello` does not exist"),
+        "{err}"
+    );
     assert!(err.contains("cargo build --release"), "{err}");
 }
 
@@ -58,12 +61,18 @@ fn missing_extra_file_and_unit_are_named() {
     let fixture = Fixture::new();
     fs::remove_file(fixture.path("hello.service")).unwrap();
     let err = build_fails(&fixture, &[]);
-    assert!(err.contains("units source `hello.service` does not exist"), "{err}");
+    assert!(
+        err.contains("units source `hello.service` does not exist"),
+        "{err}"
+    );
 
     let fixture = Fixture::new();
     fs::remove_file(fixture.path("hello.conf")).unwrap();
     let err = build_fails(&fixture, &[]);
-    assert!(err.contains("conffiles source `hello.conf` does not exist"), "{err}");
+    assert!(
+        err.contains("conffiles source `hello.conf` does not exist"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -148,11 +157,26 @@ fn other_policy_violations_are_named() {
 fn malformed_manifest_names_line_and_key() {
     for (from, to, needle, expected) in [
         // A typo in a key.
-        ("version = \"1.0\"", "versoin = \"1.0\"", "versoin", "unknown field `versoin`"),
+        (
+            "version = \"1.0\"",
+            "versoin = \"1.0\"",
+            "versoin",
+            "unknown field `versoin`",
+        ),
         // A value of the wrong type.
-        ("version = \"1.0\"", "version = 1.0", "version = 1.0", "invalid type"),
+        (
+            "version = \"1.0\"",
+            "version = 1.0",
+            "version = 1.0",
+            "invalid type",
+        ),
         // Broken TOML syntax.
-        ("section = \"net\"", "section = \"net", "section = \"net", ""),
+        (
+            "section = \"net\"",
+            "section = \"net",
+            "section = \"net",
+            "",
+        ),
         // A mode given in decimal.
         (
             "dest = \"/usr/share/doc/hello/README\"",
@@ -161,14 +185,25 @@ fn malformed_manifest_names_line_and_key() {
             "write 0o644",
         ),
         // An unknown key in a [[units]] table.
-        ("source = \"hello.service\"", "source = \"hello.service\"\nstrat = false", "strat", "unknown field `strat`"),
+        (
+            "source = \"hello.service\"",
+            "source = \"hello.service\"\nstrat = false",
+            "strat",
+            "unknown field `strat`",
+        ),
     ] {
         let fixture = Fixture::new();
         fixture.edit_manifest(from, to);
         let line = line_of(&fixture.manifest(), needle);
         let err = build_fails(&fixture, &[]);
-        assert!(err.contains(&format!("hoist.toml line {line} (")), "line {line} in:\n{err}");
-        assert!(err.contains(needle), "the offending text `{needle}` in:\n{err}");
+        assert!(
+            err.contains(&format!("hoist.toml line {line} (")),
+            "line {line} in:\n{err}"
+        );
+        assert!(
+            err.contains(needle),
+            "the offending text `{needle}` in:\n{err}"
+        );
         assert!(err.contains(expected), "`{expected}` in:\n{err}");
     }
 
@@ -192,7 +227,10 @@ fn unknown_compression_is_a_usage_error() {
     let out = hoist_build(&fixture.manifest(), &out_dir, &["--compression", "bzip2"]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
-    assert!(stderr.contains("unknown compression `bzip2`: use gzip, xz or zstd"), "{stderr}");
+    assert!(
+        stderr.contains("unknown compression `bzip2`: use gzip, xz or zstd"),
+        "{stderr}"
+    );
     assert!(!out_dir.exists());
 }
 
@@ -246,7 +284,11 @@ fn unreadable_inputs_are_named() {
         .arg(&out_dir)
         .output()
         .unwrap();
-    assert!(ok.status.success(), "{}", String::from_utf8_lossy(&ok.stderr));
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
 }
 
 #[test]
@@ -254,7 +296,14 @@ fn help_lists_the_build_flags() {
     let out = hoist().args(["build", "--help"]).output().unwrap();
     assert!(out.status.success());
     let help = String::from_utf8_lossy(&out.stdout);
-    for flag in ["--manifest", "--version", "--arch", "--out-dir", "--compression", "--source-date-epoch"] {
+    for flag in [
+        "--manifest",
+        "--version",
+        "--arch",
+        "--out-dir",
+        "--compression",
+        "--source-date-epoch",
+    ] {
         assert!(help.contains(flag), "{flag} in:\n{help}");
     }
 }

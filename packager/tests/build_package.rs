@@ -24,10 +24,7 @@ fn contents(deb: &std::path::Path) -> BTreeMap<String, (String, String)> {
         .lines()
         .map(|line| {
             let cols: Vec<&str> = line.split_whitespace().collect();
-            (
-                cols[5].to_owned(),
-                (cols[0].to_owned(), cols[1].to_owned()),
-            )
+            (cols[5].to_owned(), (cols[0].to_owned(), cols[1].to_owned()))
         })
         .collect()
 }
@@ -49,7 +46,11 @@ fn dpkg_deb_reads_every_compression() {
         let members = run_ok(Command::new("ar").arg("t").arg(&deb));
         assert_eq!(
             members.lines().collect::<Vec<_>>(),
-            ["debian-binary", &format!("control.tar.{ext}"), &format!("data.tar.{ext}")]
+            [
+                "debian-binary",
+                &format!("control.tar.{ext}"),
+                &format!("data.tar.{ext}")
+            ]
         );
 
         // --field: the control fields.
@@ -64,9 +65,17 @@ fn dpkg_deb_reads_every_compression() {
             "Homepage: https://example.com/hoist",
             "Description: example service for hoist's package tests",
         ] {
-            assert!(fields.lines().any(|l| l == expected), "{expected} in:\n{fields}");
+            assert!(
+                fields.lines().any(|l| l == expected),
+                "{expected} in:\n{fields}"
+            );
         }
-        let version = run_ok(Command::new("dpkg-deb").arg("--field").arg(&deb).arg("Version"));
+        let version = run_ok(
+            Command::new("dpkg-deb")
+                .arg("--field")
+                .arg(&deb)
+                .arg("Version"),
+        );
         assert_eq!(version.trim(), "1.0");
 
         // --info: the control members, with executable maintainer scripts.
@@ -95,7 +104,12 @@ fn dpkg_deb_reads_every_compression() {
             ],
             "{info}"
         );
-        let conffiles = run_ok(Command::new("dpkg-deb").arg("--info").arg(&deb).arg("conffiles"));
+        let conffiles = run_ok(
+            Command::new("dpkg-deb")
+                .arg("--info")
+                .arg(&deb)
+                .arg("conffiles"),
+        );
         assert_eq!(conffiles, "/etc/hello/hello.conf\n");
 
         // --contents: parents included, root:root, normalized modes.
@@ -112,10 +126,15 @@ fn dpkg_deb_reads_every_compression() {
             ("./usr/share/doc/hello/copyright", "-rw-r--r--"),
             ("./usr/share/lintian/overrides/hello", "-rw-r--r--"),
         ] {
-            let entry = listing.get(path).unwrap_or_else(|| panic!("{path} in {listing:?}"));
+            let entry = listing
+                .get(path)
+                .unwrap_or_else(|| panic!("{path} in {listing:?}"));
             assert_eq!(entry.0, mode, "{path}");
         }
-        assert!(listing.values().all(|(_, owner)| owner == "root/root"), "{listing:?}");
+        assert!(
+            listing.values().all(|(_, owner)| owner == "root/root"),
+            "{listing:?}"
+        );
         let paths: Vec<&String> = listing.keys().collect();
         let mut sorted = paths.clone();
         sorted.sort();
@@ -135,7 +154,11 @@ fn control_fields_are_computed() {
         .unwrap()
         .parse()
         .unwrap();
-    let data = Command::new("dpkg-deb").arg("--contents").arg(&deb).output().unwrap();
+    let data = Command::new("dpkg-deb")
+        .arg("--contents")
+        .arg(&deb)
+        .output()
+        .unwrap();
     let mut expected = 0;
     for line in String::from_utf8(data.stdout).unwrap().lines() {
         let cols: Vec<&str> = line.split_whitespace().collect();
@@ -152,10 +175,18 @@ fn control_fields_are_computed() {
 
     // The default architecture is the build host's.
     let host = run_ok(Command::new("dpkg").arg("--print-architecture"));
-    assert!(deb.to_string_lossy().ends_with(&format!("_{}.deb", host.trim())));
+    assert!(
+        deb.to_string_lossy()
+            .ends_with(&format!("_{}.deb", host.trim()))
+    );
 
     // md5sums: every regular file but the conffile, with the right digest.
-    let md5sums = run_ok(Command::new("dpkg-deb").arg("--info").arg(&deb).arg("md5sums"));
+    let md5sums = run_ok(
+        Command::new("dpkg-deb")
+            .arg("--info")
+            .arg(&deb)
+            .arg("md5sums"),
+    );
     let binary = fs::read(fixture.path("hello")).unwrap();
     let line = format!("{}  usr/bin/hello", hex::encode(Md5::digest(&binary)));
     assert!(md5sums.lines().any(|l| l == line), "{line} in:\n{md5sums}");
@@ -225,7 +256,10 @@ fn lintian_reports_no_errors_or_warnings() {
                 .arg("sh")
                 .arg(&deb),
         );
-        assert!(overrides.contains("hello: maintainer-script-calls-systemctl"), "{overrides}");
+        assert!(
+            overrides.contains("hello: maintainer-script-calls-systemctl"),
+            "{overrides}"
+        );
         assert!(overrides.contains("hello: no-manual-page"), "{overrides}");
         assert!(
             overrides.lines().filter(|l| l.starts_with('#')).count() >= 4,
@@ -247,8 +281,16 @@ fn rebuilding_gives_identical_bytes() {
             &["--compression", compression, "--compress-threads", "1"],
         );
         let bytes = fs::read(&a).unwrap();
-        assert_eq!(bytes, fs::read(&b).unwrap(), "{compression}: two builds differ");
-        assert_eq!(bytes, fs::read(&one_thread).unwrap(), "{compression}: thread count changed the output");
+        assert_eq!(
+            bytes,
+            fs::read(&b).unwrap(),
+            "{compression}: two builds differ"
+        );
+        assert_eq!(
+            bytes,
+            fs::read(&one_thread).unwrap(),
+            "{compression}: thread count changed the output"
+        );
     }
 }
 
@@ -272,13 +314,19 @@ fn source_date_epoch_clamps_every_mtime() {
     );
     assert!(listing.lines().count() > 10, "{listing}");
     for line in listing.lines() {
-        assert!(line.contains("2023-11-14 22:13:20"), "mtime not clamped: {line}");
+        assert!(
+            line.contains("2023-11-14 22:13:20"),
+            "mtime not clamped: {line}"
+        );
     }
 
     // Touching the inputs changes nothing once mtimes are clamped; the environment
     // variable works like the flag.
     for name in ["hello", "hello.conf", "hello.service", "README"] {
-        let file = fs::File::options().append(true).open(fixture.path(name)).unwrap();
+        let file = fs::File::options()
+            .append(true)
+            .open(fixture.path(name))
+            .unwrap();
         file.set_modified(std::time::SystemTime::now()).unwrap();
     }
     let out = build_support::hoist()
@@ -290,7 +338,11 @@ fn source_date_epoch_clamps_every_mtime() {
         .arg(fixture.out_dir("b"))
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let second = fixture.out_dir("b").join(first.file_name().unwrap());
     assert_eq!(fs::read(&first).unwrap(), fs::read(&second).unwrap());
 
@@ -309,6 +361,13 @@ fn failed_build_keeps_an_existing_package() {
     fs::remove_file(fixture.path("README")).unwrap();
     let out = hoist_build(&fixture.manifest(), &out_dir, &[]);
     assert!(!out.status.success());
-    assert_eq!(fs::read(&deb).unwrap(), before, "the old package is untouched");
-    assert_eq!(build_support::listing(&out_dir), [deb.file_name().unwrap().to_string_lossy()]);
+    assert_eq!(
+        fs::read(&deb).unwrap(),
+        before,
+        "the old package is untouched"
+    );
+    assert_eq!(
+        build_support::listing(&out_dir),
+        [deb.file_name().unwrap().to_string_lossy()]
+    );
 }

@@ -329,6 +329,45 @@ impl S3 {
         })
     }
 
+    /// A presigned GET URL for the current version, or for `version_id`, valid for
+    /// `expires_in` (S3 allows at most 7 days). Anyone holding the URL can download
+    /// the object until it expires, without credentials: hand it only to hosts that
+    /// should install the package (e.g. in cloud-init user-data).
+    ///
+    /// Errors: [`S3Error::InvalidSettings`] for an expiry over 7 days, and the
+    /// credential errors of any request (signing needs credentials, not the network).
+    pub async fn presign_get(
+        &self,
+        version_id: Option<&str>,
+        expires_in: std::time::Duration,
+    ) -> Result<String, S3Error> {
+        let config = aws_sdk_s3::presigning::PresigningConfig::expires_in(expires_in).map_err(
+            |e| S3Error::InvalidSettings {
+                reason: format!(
+                    "presigned URL expiry {expires_in:?} is not allowed ({e}): choose one between 1 second and 7 days"
+                ),
+            },
+        )?;
+        let request = self
+            .client
+            .get_object()
+            .bucket(&self.settings.bucket)
+            .key(&self.settings.key)
+            .set_version_id(version_id.map(str::to_string))
+            .presigned(config)
+            .await
+            .map_err(|e| {
+                self.err(
+                    e,
+                    RequestContext {
+                        version_id,
+                        condition: None,
+                    },
+                )
+            })?;
+        Ok(request.uri().to_string())
+    }
+
     /// A bodiless 404 on HEAD may mean a missing key or a missing bucket; ask the bucket.
     async fn refine_not_found(&self, err: S3Error) -> S3Error {
         if !matches!(err, S3Error::NoSuchKey { .. }) {

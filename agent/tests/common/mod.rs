@@ -66,22 +66,34 @@ pub struct DebExtras {
     pub postinst: Option<String>,
 }
 
-/// One test's world: S3 (moto + proxy), a dpkg sandbox, a scratch directory.
+/// One test's world: S3 (moto, or garage, + a proxy), a dpkg sandbox, a scratch directory.
 pub struct World {
+    /// The S3 server (moto unless made with [`World::garage`]).
     pub moto: S3Server,
     pub proxy: Proxy,
     pub sandbox: Sandbox,
     pub dir: tempfile::TempDir,
     pub bucket: String,
     pub key: String,
+    /// Whether the bucket keeps versions (moto) or not (garage).
+    pub versioned: bool,
 }
 
 impl World {
     /// moto with a versioned bucket, a proxy in front of it for the agent, a fresh sandbox.
     pub fn new() -> World {
-        let moto = S3Server::moto();
+        World::with_server(S3Server::moto(), true)
+    }
+
+    /// garage (checks signatures and Content-MD5, no versioning) with an unversioned
+    /// bucket, a proxy in front of it for the agent, a fresh sandbox.
+    pub fn garage() -> World {
+        World::with_server(S3Server::garage(), false)
+    }
+
+    fn with_server(moto: S3Server, versioned: bool) -> World {
         let bucket = "releases".to_owned();
-        moto.create_bucket(&bucket, true);
+        moto.create_bucket(&bucket, versioned);
         let proxy = Proxy::start(moto.addr());
         let sandbox = Sandbox::minbase();
         let dir = tempfile::Builder::new()
@@ -95,6 +107,7 @@ impl World {
             dir,
             bucket,
             key: "hello/hello.deb".to_owned(),
+            versioned,
         }
     }
 
@@ -192,6 +205,9 @@ impl World {
             .arg("--deb")
             .arg(deb)
             .args(self.s3_args(key));
+        if !self.versioned {
+            cmd.arg("--allow-unversioned");
+        }
         if let Some(key) = sign_key {
             cmd.arg("--sign-key").arg(key);
         }
@@ -254,7 +270,7 @@ impl World {
             "state_dir = \"{state}\"\ninterval = \"300ms\"\njitter = \"50ms\"\nbackoff_max = \"4s\"\n{extra_global}\n\
              [dpkg]\nroot = \"{root}\"\nlock_timeout = \"60s\"\n\n\
              [[watch]]\nname = \"hello\"\npackage = \"{package}\"\nhandoff_timeout = \"8s\"\n\
-             s3 = {{ bucket = \"{bucket}\", key = \"{key}\", endpoint = \"{endpoint}\", path_style = true, region = \"us-east-1\" }}\n\
+             s3 = {{ bucket = \"{bucket}\", key = \"{key}\", endpoint = \"{endpoint}\", path_style = true, region = \"{region}\" }}\n\
              {signal}{health}{extra_watch}\n",
             state = self.state_dir().display(),
             root = self.sandbox.root().display(),
@@ -262,6 +278,7 @@ impl World {
             bucket = self.bucket,
             key = self.key,
             endpoint = self.proxy.endpoint(),
+            region = self.moto.credentials().region,
         );
         let path = self.dir.path().join("agent.toml");
         std::fs::write(&path, text).expect("write agent config");

@@ -107,7 +107,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Some(Broken::Status500) | None => {}
     }
 
-    let started = handoff.ready().await.context("cannot take over")?;
+    let started = handoff.ready().await.context("cannot report ready")?;
     tracing::info!(
         version = build_info::VERSION,
         pid = std::process::id(),

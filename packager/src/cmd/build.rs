@@ -90,8 +90,12 @@ pub fn build_package(args: &BuildArgs) -> anyhow::Result<BuiltPackage> {
             });
         }
     };
-    let info = hoist_deb::inspect(&path)
-        .with_context(|| format!("reading back the package just written to {}", path.display()))?;
+    let info = hoist_deb::inspect(&path).with_context(|| {
+        format!(
+            "reading back the package just written to {}",
+            path.display()
+        )
+    })?;
     Ok(BuiltPackage { path, info })
 }
 

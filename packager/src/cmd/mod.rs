@@ -1,7 +1,9 @@
 //! One module per `hoist` subcommand.
 
 pub mod build;
+pub mod cloud_init;
 pub mod history;
+pub mod iam_policy;
 pub mod keygen;
 pub mod release;
 pub mod rollback;

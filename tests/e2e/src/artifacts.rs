@@ -52,7 +52,10 @@ pub fn hoist_agent() -> PathBuf {
 /// never invalidates the other).
 fn tools() -> (PathBuf, PathBuf) {
     let built = build(
-        &[("hoist-packager", "hoist", "hoist"), ("hoist-agent", "hoist-agent", "hoist-agent")],
+        &[
+            ("hoist-packager", "hoist", "hoist"),
+            ("hoist-agent", "hoist-agent", "hoist-agent"),
+        ],
         &[],
     );
     (built[0].clone(), built[1].clone())
@@ -129,10 +132,18 @@ fn build(targets: &[(&str, &str, &str)], env: &[(&str, &str)]) -> Vec<PathBuf> {
             let destination = out_dir.join(variant);
             let staged = out_dir.join(format!("{variant}.new"));
             std::fs::copy(&source, &staged).unwrap_or_else(|e| {
-                panic!("cannot copy {} to {}: {e}", source.display(), staged.display())
+                panic!(
+                    "cannot copy {} to {}: {e}",
+                    source.display(),
+                    staged.display()
+                )
             });
             std::fs::rename(&staged, &destination).unwrap_or_else(|e| {
-                panic!("cannot rename {} to {}: {e}", staged.display(), destination.display())
+                panic!(
+                    "cannot rename {} to {}: {e}",
+                    staged.display(),
+                    destination.display()
+                )
             });
             built.insert((*variant).to_owned(), destination.clone());
             destination

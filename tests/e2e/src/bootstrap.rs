@@ -86,7 +86,7 @@ s3 = {agent_s3}
     pub fn spec(&self, server: &S3Server, bucket: &Bucket<'_>, agent_deb: &Deb) -> HostSpec {
         let user_data = render_user_data(
             &self.agent_config(bucket),
-            &bucket.object_url(AGENT_KEY),
+            &bucket.presigned_url(AGENT_KEY),
             &agent_deb.sha256,
         );
         let creds = server.credentials();
@@ -102,8 +102,16 @@ s3 = {agent_s3}
             self.port
         );
         HostSpec::new(&self.name, &user_data)
-            .file("/etc/systemd/system.conf.d/hoist-e2e-aws.conf", environment, 0o600)
-            .file("/etc/systemd/system/hello.service.d/hoist-e2e-port.conf", listen, 0o644)
+            .file(
+                "/etc/systemd/system.conf.d/hoist-e2e-aws.conf",
+                environment,
+                0o600,
+            )
+            .file(
+                "/etc/systemd/system/hello.service.d/hoist-e2e-port.conf",
+                listen,
+                0o644,
+            )
             .boot_timeout(Duration::from_secs(120))
     }
 }
@@ -131,6 +139,10 @@ pub fn render_user_data(agent_config: &str, agent_url: &str, agent_sha256: &str)
         .replace("{{AGENT_CONFIG}}\n", &config)
         .replace("{{AGENT_URL}}", &quote(agent_url))
         .replace("{{AGENT_SHA256}}", &quote(agent_sha256));
-    assert!(!rendered.contains("{{"), "a placeholder of {} was not filled:\n{rendered}", template_path.display());
+    assert!(
+        !rendered.contains("{{"),
+        "a placeholder of {} was not filled:\n{rendered}",
+        template_path.display()
+    );
     rendered
 }

@@ -36,12 +36,24 @@ pub fn hello_deb(binary: &Path, version: &str, out_dir: &Path) -> Deb {
 /// # Panics
 /// When `hoist build` fails (with its output).
 pub fn agent_deb(binary: &Path, version: &str, out_dir: &Path) -> Deb {
-    build_from_template("hoist-agent", binary, "hoist-agent.service", version, out_dir)
+    build_from_template(
+        "hoist-agent",
+        binary,
+        "hoist-agent.service",
+        version,
+        out_dir,
+    )
 }
 
 /// Renders `fixtures/PACKAGE.toml` with the binary and unit paths into a directory
 /// of its own and runs `hoist build --manifest … --version VERSION --out-dir OUT_DIR`.
-fn build_from_template(package: &str, binary: &Path, unit: &str, version: &str, out_dir: &Path) -> Deb {
+fn build_from_template(
+    package: &str,
+    binary: &Path,
+    unit: &str,
+    version: &str,
+    out_dir: &Path,
+) -> Deb {
     let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures");
     let template_path = fixtures.join(format!("{package}.toml"));
     let template = std::fs::read_to_string(&template_path)
@@ -86,7 +98,8 @@ fn build_from_template(package: &str, binary: &Path, unit: &str, version: &str, 
             .unwrap_or_else(|| panic!("hoist build printed no path: {stdout:?}"))
             .trim(),
     );
-    let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
+    let bytes =
+        std::fs::read(&path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
     Deb {
         path,
         package: package.to_owned(),

@@ -10,7 +10,9 @@ use hoist_testkit::hello::{HelloInfo, get};
 /// What `GET /` on `addr` answers right now, if it answers 200 with hello's JSON.
 pub fn served(addr: SocketAddr) -> Option<HelloInfo> {
     let response = get(addr, "/", Duration::from_secs(2)).ok()?;
-    (response.status == 200).then(|| response.hello_info()).flatten()
+    (response.status == 200)
+        .then(|| response.hello_info())
+        .flatten()
 }
 
 /// Polls `addr` every 50 ms until it serves `version`; returns how long that took,
@@ -19,7 +21,13 @@ pub fn served(addr: SocketAddr) -> Option<HelloInfo> {
 /// # Panics
 /// When `timeout` (counted from now) passes first, with what was served last and the
 /// host's journal of the agent and the service.
-pub fn wait_serving(host: &Host, addr: SocketAddr, version: &str, since: Instant, timeout: Duration) -> Duration {
+pub fn wait_serving(
+    host: &Host,
+    addr: SocketAddr,
+    version: &str,
+    since: Instant,
+    timeout: Duration,
+) -> Duration {
     let deadline = Instant::now() + timeout;
     let mut last = None;
     loop {
@@ -107,14 +115,26 @@ impl UnitSnapshot {
         let both = format!("before: {self:?}\nafter: {after:?}\n{context}");
         assert_eq!(after.active, "active", "the unit is not active\n{both}");
         assert!(after.main_pid.is_some(), "the unit has no MainPID\n{both}");
-        assert_ne!(after.main_pid, self.main_pid, "MainPID did not change\n{both}");
-        assert_eq!(after.active_since, self.active_since, "the unit left the active state\n{both}");
-        assert_eq!(after.restarts, self.restarts, "systemd restarted the unit\n{both}");
+        assert_ne!(
+            after.main_pid, self.main_pid,
+            "MainPID did not change\n{both}"
+        );
+        assert_eq!(
+            after.active_since, self.active_since,
+            "the unit left the active state\n{both}"
+        );
+        assert_eq!(
+            after.restarts, self.restarts,
+            "systemd restarted the unit\n{both}"
+        );
         assert_eq!(
             after.non_reload_jobs, self.non_reload_jobs,
             "systemd ran start/stop/restart jobs for the unit\n{both}"
         );
-        assert!(after.reload_jobs > self.reload_jobs, "the unit was never reloaded\n{both}");
+        assert!(
+            after.reload_jobs > self.reload_jobs,
+            "the unit was never reloaded\n{both}"
+        );
     }
 }
 
@@ -139,8 +159,12 @@ pub fn agent_status(host: &Host) -> serde_json::Value {
         .exec(&["hoist-agent", "status", "--json"])
         .and_then(|o| o.ok())
         .unwrap_or_else(|e| panic!("hoist-agent status on {}: {e}", host.name()));
-    serde_json::from_str(&out.stdout)
-        .unwrap_or_else(|e| panic!("hoist-agent status --json printed no JSON ({e}): {}", out.stdout))
+    serde_json::from_str(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "hoist-agent status --json printed no JSON ({e}): {}",
+            out.stdout
+        )
+    })
 }
 
 /// Lines of `/var/log/dpkg.log` on `host` that record a package being unpacked

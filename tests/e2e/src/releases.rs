@@ -4,6 +4,7 @@
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
+use hoist_s3::{ClientOptions, S3, S3Settings, StaticCredentials};
 use hoist_testkit::s3server::S3Server;
 
 use crate::artifacts;
@@ -57,10 +58,40 @@ impl<'a> Bucket<'a> {
         self.server.endpoint()
     }
 
-    /// A plain URL of the current version of `key`. moto checks no credentials, so it
-    /// works like an object with a public-read ACL on AWS.
-    pub fn object_url(&self, key: &str) -> String {
-        format!("{}/{}/{key}", self.server.endpoint(), self.name)
+    /// A presigned GET URL of the current version of `key`, valid for an hour (what
+    /// `hoist cloud-init` embeds in user-data), made with the S3 client the packager
+    /// and agent use.
+    ///
+    /// # Panics
+    /// When the URL cannot be signed.
+    pub fn presigned_url(&self, key: &str) -> String {
+        let creds = self.server.credentials();
+        let settings = S3Settings {
+            bucket: self.name.clone(),
+            key: key.to_owned(),
+            region: Some(creds.region.clone()),
+            endpoint: Some(self.server.endpoint().to_owned()),
+            path_style: true,
+            profile: None,
+        };
+        let options = ClientOptions {
+            static_credentials: Some(StaticCredentials {
+                access_key_id: creds.access_key_id.clone(),
+                secret_access_key: creds.secret_access_key.clone(),
+                session_token: None,
+            }),
+            ..ClientOptions::default()
+        };
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("a current-thread runtime can be built");
+        runtime
+            .block_on(async {
+                let s3 = S3::connect_with(&settings, &options).await?;
+                s3.presign_get(None, Duration::from_secs(3600)).await
+            })
+            .unwrap_or_else(|e| panic!("cannot presign s3://{}/{key}: {e}", self.name))
     }
 
     /// `hoist release --deb DEB --key KEY`; returns the new VersionId.
@@ -70,7 +101,10 @@ impl<'a> Bucket<'a> {
     pub fn release(&self, deb: &Deb, key: &str) -> Released {
         let mut cmd = self.hoist("release");
         cmd.arg("--deb").arg(&deb.path).args(["--key", key]);
-        self.run(cmd, &format!("hoist release {} {}", deb.package, deb.version))
+        self.run(
+            cmd,
+            &format!("hoist release {} {}", deb.package, deb.version),
+        )
     }
 
     /// `hoist rollback --key KEY` (one step back); returns the new VersionId.
@@ -104,8 +138,13 @@ impl<'a> Bucket<'a> {
     fn hoist(&self, subcommand: &str) -> Command {
         let mut cmd = Command::new(artifacts::hoist());
         self.server.isolate(&mut cmd);
-        cmd.arg(subcommand)
-            .args(["--bucket", &self.name, "--endpoint", self.server.endpoint(), "--path-style"]);
+        cmd.arg(subcommand).args([
+            "--bucket",
+            &self.name,
+            "--endpoint",
+            self.server.endpoint(),
+            "--path-style",
+        ]);
         cmd
     }
 

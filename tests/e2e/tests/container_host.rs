@@ -33,10 +33,19 @@ fn boots_systemd_and_cloud_init_from_a_nocloud_seed_and_reboots() {
         .unwrap();
 
     // systemd finished booting with nothing failed, and cloud-init ran to the end.
-    assert_eq!(host.system_state(), "running", "{}", host.failed_units().unwrap());
+    assert_eq!(
+        host.system_state(),
+        "running",
+        "{}",
+        host.failed_units().unwrap()
+    );
     let status = host.exec(&["cloud-init", "status", "--long"]).unwrap();
     assert!(status.stdout.contains("status: done"), "{}", status.stdout);
-    assert!(status.stdout.contains("DataSourceNoCloud"), "{}", status.stdout);
+    assert!(
+        status.stdout.contains("DataSourceNoCloud"),
+        "{}",
+        status.stdout
+    );
     assert_eq!(
         String::from_utf8(host.read_file("/etc/hoist-e2e-marker").unwrap()).unwrap(),
         format!("{token}\n")
@@ -47,18 +56,38 @@ fn boots_systemd_and_cloud_init_from_a_nocloud_seed_and_reboots() {
             .trim(),
         "iid-e2e-boot-1"
     );
-    assert_eq!(host.exec(&["hostname"]).unwrap().ok().unwrap().stdout.trim(), "e2e-boot");
+    assert_eq!(
+        host.exec(&["hostname"])
+            .unwrap()
+            .ok()
+            .unwrap()
+            .stdout
+            .trim(),
+        "e2e-boot"
+    );
     // A file placed before boot is there with its mode; /etc kept its own.
-    let baked = host.exec(&["stat", "-c", "%a %U", "/etc/hoist-e2e-baked", "/etc"]).unwrap();
+    let baked = host
+        .exec(&["stat", "-c", "%a %U", "/etc/hoist-e2e-baked", "/etc"])
+        .unwrap();
     assert_eq!(baked.ok().unwrap().stdout, "640 root\n755 root\n");
 
     // Commands run in the host's own pid namespace and, through run_in_unit, in its
     // cgroups as a transient service.
     let pid = host.exec(&["sh", "-c", "echo $$"]).unwrap().ok().unwrap();
     assert_ne!(pid.stdout.trim(), "", "no pid printed");
-    let cgroup = host.run_in_unit(&["cat", "/proc/self/cgroup"]).unwrap().ok().unwrap();
-    assert!(cgroup.stdout.contains("/system.slice/run-"), "{}", cgroup.stdout);
-    let failed = host.run_in_unit(&["sh", "-c", "echo oops >&2; exit 3"]).unwrap();
+    let cgroup = host
+        .run_in_unit(&["cat", "/proc/self/cgroup"])
+        .unwrap()
+        .ok()
+        .unwrap();
+    assert!(
+        cgroup.stdout.contains("/system.slice/run-"),
+        "{}",
+        cgroup.stdout
+    );
+    let failed = host
+        .run_in_unit(&["sh", "-c", "echo oops >&2; exit 3"])
+        .unwrap();
     assert_eq!(failed.status.code(), Some(3));
     assert!(failed.stderr.contains("oops"), "{failed:?}");
     let journald = host.main_pid("systemd-journald.service").unwrap();
@@ -77,17 +106,27 @@ fn boots_systemd_and_cloud_init_from_a_nocloud_seed_and_reboots() {
     assert!(took < Duration::from_secs(120));
     assert_eq!(host.boots(), 2);
     assert_ne!(host.pid1().unwrap(), pid1_before);
-    assert_eq!(host.system_state(), "running", "{}", host.failed_units().unwrap());
+    assert_eq!(
+        host.system_state(),
+        "running",
+        "{}",
+        host.failed_units().unwrap()
+    );
     let runs = host.read_file("/var/lib/hoist-e2e-runcmd").unwrap();
     assert_eq!(String::from_utf8(runs).unwrap(), "ran\n");
-    let boots = host.exec(&["journalctl", "--list-boots", "--no-pager", "-q"]).unwrap();
+    let boots = host
+        .exec(&["journalctl", "--list-boots", "--no-pager", "-q"])
+        .unwrap();
     assert_eq!(boots.ok().unwrap().stdout.lines().count(), 2);
 
     let dir = host.dir().to_owned();
     let pid1 = host.pid1().unwrap();
     host.shutdown().unwrap();
     assert!(!dir.exists(), "{} was not removed", dir.display());
-    assert!(!PathBuf::from(format!("/proc/{pid1}")).exists(), "PID 1 {pid1} still runs");
+    assert!(
+        !PathBuf::from(format!("/proc/{pid1}")).exists(),
+        "PID 1 {pid1} still runs"
+    );
 }
 
 #[test]
@@ -95,20 +134,31 @@ fn a_panicking_test_still_removes_its_host() {
     let (tx, rx) = std::sync::mpsc::channel();
     let result = std::thread::spawn(move || {
         let host = Host::boot("e2e-panic", "#cloud-config\n{}\n", None).unwrap();
-        tx.send((host.dir().to_owned(), host.pid1().unwrap())).unwrap();
+        tx.send((host.dir().to_owned(), host.pid1().unwrap()))
+            .unwrap();
         panic!("the test fails while its host runs");
     })
     .join();
     assert!(result.is_err(), "the thread was meant to panic");
     let (dir, pid1) = rx.recv().unwrap();
     assert!(!dir.exists(), "{} was not removed", dir.display());
-    assert!(!PathBuf::from(format!("/proc/{pid1}")).exists(), "PID 1 {pid1} still runs");
+    assert!(
+        !PathBuf::from(format!("/proc/{pid1}")).exists(),
+        "PID 1 {pid1} still runs"
+    );
     let nspawns = std::process::Command::new("pgrep")
         .args(["-f", &dir.display().to_string()])
         .output()
         .unwrap();
-    assert!(nspawns.stdout.is_empty(), "left running: {}", String::from_utf8_lossy(&nspawns.stdout));
-    let mounts = std::process::Command::new("findmnt").args(["-rn", "-o", "TARGET"]).output().unwrap();
+    assert!(
+        nspawns.stdout.is_empty(),
+        "left running: {}",
+        String::from_utf8_lossy(&nspawns.stdout)
+    );
+    let mounts = std::process::Command::new("findmnt")
+        .args(["-rn", "-o", "TARGET"])
+        .output()
+        .unwrap();
     assert!(
         !String::from_utf8_lossy(&mounts.stdout).contains(&dir.display().to_string()),
         "a mount of {} is left",

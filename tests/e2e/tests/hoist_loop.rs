@@ -20,8 +20,7 @@ use hoist_e2e::artifacts;
 use hoist_e2e::bootstrap::HostPlan;
 use hoist_e2e::packages::{Deb, agent_deb, hello_deb};
 use hoist_e2e::probe::{
-    UnitSnapshot, agent_status, diagnostics, dpkg_installs, installed_version, served,
-    wait_serving,
+    UnitSnapshot, agent_status, diagnostics, dpkg_installs, installed_version, served, wait_serving,
 };
 use hoist_e2e::releases::{AGENT_KEY, Bucket, HELLO_KEY};
 use hoist_testkit::container::Host;
@@ -62,8 +61,11 @@ fn packages() -> &'static Packages {
         let mut bytes = std::fs::read(&agent_bin).unwrap();
         bytes.extend_from_slice(b"\nhoist-e2e: the next hoist-agent\n");
         std::fs::write(&next_bin, &bytes).unwrap();
-        std::fs::set_permissions(&next_bin, std::os::unix::fs::PermissionsExt::from_mode(0o755))
-            .unwrap();
+        std::fs::set_permissions(
+            &next_bin,
+            std::os::unix::fs::PermissionsExt::from_mode(0o755),
+        )
+        .unwrap();
         Packages {
             agent: agent_deb(&agent_bin, "0.1.0", &dir),
             agent_next: agent_deb(&next_bin, "0.1.1", &dir),
@@ -133,7 +135,11 @@ fn change_under_load(
         host.name(),
         report.total_failed()
     );
-    assert!(total > 100, "too little load to show anything: {}", report.summary());
+    assert!(
+        total > 100,
+        "too little load to show anything: {}",
+        report.summary()
+    );
     assert_eq!(
         report.total_failed(),
         0,
@@ -159,19 +165,47 @@ fn one_host_bootstraps_follows_releases_rolls_back_updates_its_agent_and_reboots
     let plan = HostPlan::new("e2e-life");
     let spec = plan.spec(&server, &bucket, &pkgs.agent);
     let mut host = spec.boot().unwrap();
-    let to_v1 = wait_serving(&host, plan.addr(), "1.0.0", host.boot_started(), BOOTSTRAP_DEADLINE);
-    println!("{}: booted in {:.1?}, serving 1.0.0 {to_v1:.1?} after the boot started", host.name(), host.boot_time());
+    let to_v1 = wait_serving(
+        &host,
+        plan.addr(),
+        "1.0.0",
+        host.boot_started(),
+        BOOTSTRAP_DEADLINE,
+    );
+    println!(
+        "{}: booted in {:.1?}, serving 1.0.0 {to_v1:.1?} after the boot started",
+        host.name(),
+        host.boot_time()
+    );
     assert_eq!(host.system_state(), "running", "{}", diagnostics(&host));
     for unit in ["hoist-agent.service", "hello.service"] {
-        assert_eq!(host.unit_property(unit, "ActiveState").unwrap(), "active", "{unit}\n{}", diagnostics(&host));
+        assert_eq!(
+            host.unit_property(unit, "ActiveState").unwrap(),
+            "active",
+            "{unit}\n{}",
+            diagnostics(&host)
+        );
     }
-    assert_eq!(host.unit_property("hoist-agent.service", "UnitFileState").unwrap(), "enabled");
-    assert_eq!(installed_version(&host, "hoist-agent").as_deref(), Some("0.1.0"));
+    assert_eq!(
+        host.unit_property("hoist-agent.service", "UnitFileState")
+            .unwrap(),
+        "enabled"
+    );
+    assert_eq!(
+        installed_version(&host, "hoist-agent").as_deref(),
+        Some("0.1.0")
+    );
     let status = agent_status(&host);
-    assert_eq!(status["watches"]["hello"]["installed"]["version_id"], v1.version_id.as_str(), "{status:#}");
+    assert_eq!(
+        status["watches"]["hello"]["installed"]["version_id"],
+        v1.version_id.as_str(),
+        "{status:#}"
+    );
 
     // --- release v2 under load ----------------------------------------------------
-    change_under_load(&host, &plan, "2.0.0", || bucket.release(&pkgs.hello_v2, HELLO_KEY));
+    change_under_load(&host, &plan, "2.0.0", || {
+        bucket.release(&pkgs.hello_v2, HELLO_KEY)
+    });
     assert_eq!(installed_version(&host, "hello").as_deref(), Some("2.0.0"));
 
     // --- hoist rollback under load -----------------------------------------------
@@ -191,23 +225,56 @@ fn one_host_bootstraps_follows_releases_rolls_back_updates_its_agent_and_reboots
     let marked_bad = Instant::now() + PROPAGATION_DEADLINE;
     let bad = loop {
         let status = agent_status(&host);
-        let bad: Vec<serde_json::Value> = status["watches"]["hello"]["bad"].as_array().cloned().unwrap_or_default();
-        if let Some(entry) = bad.iter().find(|b| b["version_id"] == broken.version_id.as_str()) {
+        let bad: Vec<serde_json::Value> = status["watches"]["hello"]["bad"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        if let Some(entry) = bad
+            .iter()
+            .find(|b| b["version_id"] == broken.version_id.as_str())
+        {
             break entry.clone();
         }
-        assert!(Instant::now() < marked_bad, "the broken release was not marked bad:\n{status:#}\n{}", diagnostics(&host));
+        assert!(
+            Instant::now() < marked_bad,
+            "the broken release was not marked bad:\n{status:#}\n{}",
+            diagnostics(&host)
+        );
         std::thread::sleep(Duration::from_millis(250));
     };
-    println!("{}: broken release marked bad after {:.1?}: {bad}", host.name(), broken.at.elapsed());
-    wait_serving(&host, plan.addr(), "1.0.0", Instant::now(), Duration::from_secs(30));
+    println!(
+        "{}: broken release marked bad after {:.1?}: {bad}",
+        host.name(),
+        broken.at.elapsed()
+    );
+    wait_serving(
+        &host,
+        plan.addr(),
+        "1.0.0",
+        Instant::now(),
+        Duration::from_secs(30),
+    );
     assert_eq!(installed_version(&host, "hello").as_deref(), Some("1.0.0"));
-    assert_eq!(host.unit_property("hello.service", "ActiveState").unwrap(), "active");
+    assert_eq!(
+        host.unit_property("hello.service", "ActiveState").unwrap(),
+        "active"
+    );
     // Installed twice (the broken one, then the previous good one again) and then
     // never retried.
     let installs_after = dpkg_installs(&host).len();
-    assert_eq!(installs_after, installs_before + 2, "{:#?}", dpkg_installs(&host));
+    assert_eq!(
+        installs_after,
+        installs_before + 2,
+        "{:#?}",
+        dpkg_installs(&host)
+    );
     std::thread::sleep(QUIET_WINDOW);
-    assert_eq!(dpkg_installs(&host).len(), installs_after, "the bad release was retried:\n{}", diagnostics(&host));
+    assert_eq!(
+        dpkg_installs(&host).len(),
+        installs_after,
+        "the bad release was retried:\n{}",
+        diagnostics(&host)
+    );
 
     // --- the agent updates itself ---------------------------------------------------
     let agent_pid = host.main_pid("hoist-agent.service").unwrap();
@@ -216,16 +283,27 @@ fn one_host_bootstraps_follows_releases_rolls_back_updates_its_agent_and_reboots
     loop {
         let pid = host.main_pid("hoist-agent.service").unwrap();
         let exe_sha = pid.and_then(|pid| {
-            host.exec(&["sha256sum", &format!("/proc/{pid}/exe")]).ok()?.ok().ok()
+            host.exec(&["sha256sum", &format!("/proc/{pid}/exe")])
+                .ok()?
+                .ok()
+                .ok()
         });
         let running_next = exe_sha.is_some_and(|o| o.stdout.starts_with(&pkgs.agent_next_sha256));
         if running_next && installed_version(&host, "hoist-agent").as_deref() == Some("0.1.1") {
             break;
         }
-        assert!(Instant::now() < updated, "the agent does not run its new version:\n{}", diagnostics(&host));
+        assert!(
+            Instant::now() < updated,
+            "the agent does not run its new version:\n{}",
+            diagnostics(&host)
+        );
         std::thread::sleep(Duration::from_millis(250));
     }
-    assert_eq!(host.unit_property("hoist-agent.service", "ActiveState").unwrap(), "active");
+    assert_eq!(
+        host.unit_property("hoist-agent.service", "ActiveState")
+            .unwrap(),
+        "active"
+    );
     assert_eq!(
         host.main_pid("hoist-agent.service").unwrap(),
         agent_pid,
@@ -236,16 +314,38 @@ fn one_host_bootstraps_follows_releases_rolls_back_updates_its_agent_and_reboots
     // --- reboot: everything comes back, nothing is reinstalled -----------------------
     let installs_before_reboot = dpkg_installs(&host).len();
     let took = host.reboot().unwrap();
-    wait_serving(&host, plan.addr(), "1.0.0", host.boot_started(), BOOTSTRAP_DEADLINE);
+    wait_serving(
+        &host,
+        plan.addr(),
+        "1.0.0",
+        host.boot_started(),
+        BOOTSTRAP_DEADLINE,
+    );
     println!("{}: rebooted in {took:.1?}", host.name());
     for unit in ["hoist-agent.service", "hello.service"] {
-        assert_eq!(host.unit_property(unit, "ActiveState").unwrap(), "active", "{unit}\n{}", diagnostics(&host));
+        assert_eq!(
+            host.unit_property(unit, "ActiveState").unwrap(),
+            "active",
+            "{unit}\n{}",
+            diagnostics(&host)
+        );
     }
     std::thread::sleep(QUIET_WINDOW);
-    assert_eq!(dpkg_installs(&host).len(), installs_before_reboot, "something was reinstalled after the reboot:\n{}", diagnostics(&host));
+    assert_eq!(
+        dpkg_installs(&host).len(),
+        installs_before_reboot,
+        "something was reinstalled after the reboot:\n{}",
+        diagnostics(&host)
+    );
     assert_eq!(installed_version(&host, "hello").as_deref(), Some("1.0.0"));
-    assert_eq!(installed_version(&host, "hoist-agent").as_deref(), Some("0.1.1"));
-    assert_eq!(served(plan.addr()).map(|i| i.version).as_deref(), Some("1.0.0"));
+    assert_eq!(
+        installed_version(&host, "hoist-agent").as_deref(),
+        Some("0.1.1")
+    );
+    assert_eq!(
+        served(plan.addr()).map(|i| i.version).as_deref(),
+        Some("1.0.0")
+    );
 
     host.shutdown().unwrap();
 }
@@ -260,7 +360,9 @@ fn three_hosts_converge_on_every_release() {
     bucket.release(&pkgs.agent, AGENT_KEY);
     bucket.release(&pkgs.hello_v1, HELLO_KEY);
 
-    let plans: Vec<HostPlan> = (1..=3).map(|n| HostPlan::new(&format!("e2e-fleet-{n}"))).collect();
+    let plans: Vec<HostPlan> = (1..=3)
+        .map(|n| HostPlan::new(&format!("e2e-fleet-{n}")))
+        .collect();
     let hosts: Vec<Host> = std::thread::scope(|scope| {
         let booting: Vec<_> = plans
             .iter()
@@ -275,16 +377,36 @@ fn three_hosts_converge_on_every_release() {
             .collect()
     });
     for (host, plan) in hosts.iter().zip(&plans) {
-        let took = wait_serving(host, plan.addr(), "1.0.0", host.boot_started(), BOOTSTRAP_DEADLINE);
-        println!("{}: serving 1.0.0 {took:.1?} after the boot started", host.name());
+        let took = wait_serving(
+            host,
+            plan.addr(),
+            "1.0.0",
+            host.boot_started(),
+            BOOTSTRAP_DEADLINE,
+        );
+        println!(
+            "{}: serving 1.0.0 {took:.1?} after the boot started",
+            host.name()
+        );
     }
 
     let mut figures = Vec::new();
     for (label, expect, change) in [
-        ("release 2.0.0", "2.0.0", Box::new(|| bucket.release(&pkgs.hello_v2, HELLO_KEY)) as Box<dyn Fn() -> _>),
-        ("rollback to 1.0.0", "1.0.0", Box::new(|| bucket.rollback(HELLO_KEY))),
+        (
+            "release 2.0.0",
+            "2.0.0",
+            Box::new(|| bucket.release(&pkgs.hello_v2, HELLO_KEY)) as Box<dyn Fn() -> _>,
+        ),
+        (
+            "rollback to 1.0.0",
+            "1.0.0",
+            Box::new(|| bucket.rollback(HELLO_KEY)),
+        ),
     ] {
-        let before: Vec<UnitSnapshot> = hosts.iter().map(|h| UnitSnapshot::take(h, "hello.service")).collect();
+        let before: Vec<UnitSnapshot> = hosts
+            .iter()
+            .map(|h| UnitSnapshot::take(h, "hello.service"))
+            .collect();
         let released = change();
         let times: Vec<Duration> = std::thread::scope(|scope| {
             let waits: Vec<_> = hosts
@@ -292,13 +414,21 @@ fn three_hosts_converge_on_every_release() {
                 .zip(&plans)
                 .map(|(host, plan)| {
                     let at = released.at;
-                    scope.spawn(move || wait_serving(host, plan.addr(), expect, at, PROPAGATION_DEADLINE))
+                    scope.spawn(move || {
+                        wait_serving(host, plan.addr(), expect, at, PROPAGATION_DEADLINE)
+                    })
                 })
                 .collect();
-            waits.into_iter().map(|w| w.join().expect("wait thread panicked")).collect()
+            waits
+                .into_iter()
+                .map(|w| w.join().expect("wait thread panicked"))
+                .collect()
         });
         for ((host, before), took) in hosts.iter().zip(&before).zip(&times) {
-            before.assert_handed_over_to(&UnitSnapshot::take(host, "hello.service"), &diagnostics(host));
+            before.assert_handed_over_to(
+                &UnitSnapshot::take(host, "hello.service"),
+                &diagnostics(host),
+            );
             figures.push(format!("{label}: {} serving after {took:.2?}", host.name()));
         }
     }

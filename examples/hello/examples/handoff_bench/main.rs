@@ -162,7 +162,9 @@ fn hello_command(args: &Args, addr: Option<std::net::SocketAddr>) -> HelloComman
     let command = args
         .hello_args
         .iter()
-        .fold(HelloCommand::new(&args.hello), |command, arg| command.arg(arg));
+        .fold(HelloCommand::new(&args.hello), |command, arg| {
+            command.arg(arg)
+        });
     match addr {
         Some(addr) => command.addr(addr),
         None => command,
@@ -184,7 +186,10 @@ fn print_results(args: &Args, results: &[(Mode, Run)]) {
     println!(
         "hello {}{} · {} keep-alive + {} new-connection workers, {} µs pause, {} cycles per mode",
         args.hello.display(),
-        args.hello_args.iter().map(|a| format!(" {a}")).collect::<String>(),
+        args.hello_args
+            .iter()
+            .map(|a| format!(" {a}"))
+            .collect::<String>(),
         args.keep_alive,
         args.new_connection,
         args.pause_us,

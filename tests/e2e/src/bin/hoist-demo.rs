@@ -70,7 +70,8 @@ fn handle_interrupts() {
             let moto = MOTO_PID.load(Ordering::SeqCst);
             if let Ok(pid) = i32::try_from(moto) {
                 if pid > 0 {
-                    let _ = nix::sys::signal::killpg(nix::unistd::Pid::from_raw(pid), Signal::SIGKILL);
+                    let _ =
+                        nix::sys::signal::killpg(nix::unistd::Pid::from_raw(pid), Signal::SIGKILL);
                 }
             }
             std::process::exit(130);
@@ -96,9 +97,14 @@ struct Rollout {
 
 fn run() -> Result<bool, String> {
     let started = Instant::now();
-    println!("hoist demo: the whole loop on a real systemd host (Debian 12, systemd + cloud-init in systemd-nspawn)");
+    println!(
+        "hoist demo: the whole loop on a real systemd host (Debian 12, systemd + cloud-init in systemd-nspawn)"
+    );
 
-    step(1, "build hoist, hoist-agent and hello 1.0.0 / 2.0.0, and package them with `hoist build`");
+    step(
+        1,
+        "build hoist, hoist-agent and hello 1.0.0 / 2.0.0, and package them with `hoist build`",
+    );
     let t = Instant::now();
     let dist = tempfile::Builder::new()
         .prefix("hoist-demo-")
@@ -113,21 +119,33 @@ fn run() -> Result<bool, String> {
     }
     let build_time = t.elapsed();
 
-    step(2, "start S3 (moto on 127.0.0.1) and release the agent and hello 1.0.0 with `hoist release`");
+    step(
+        2,
+        "start S3 (moto on 127.0.0.1) and release the agent and hello 1.0.0 with `hoist release`",
+    );
     let server = S3Server::moto();
     MOTO_PID.store(server.pid(), Ordering::SeqCst);
     let bucket = Bucket::create(&server, "hoist-demo");
-    println!("  S3 endpoint {}, bucket `{}` with versioning", server.endpoint(), bucket.name());
+    println!(
+        "  S3 endpoint {}, bucket `{}` with versioning",
+        server.endpoint(),
+        bucket.name()
+    );
     for (deb, key) in [(&agent, AGENT_KEY), (&v1, HELLO_KEY)] {
         let r = bucket.release(deb, key);
         shown(&r.command);
         println!("    → VersionId {}", r.version_id);
     }
 
-    step(3, "boot a new host from user-data rendered from cloud-init/user-data.yaml");
+    step(
+        3,
+        "boot a new host from user-data rendered from cloud-init/user-data.yaml",
+    );
     let plan = HostPlan::new("demo-host");
     let spec = plan.spec(&server, &bucket, &agent);
-    println!("  (the first run builds the host's root file system with debootstrap: about a minute, then cached)");
+    println!(
+        "  (the first run builds the host's root file system with debootstrap: about a minute, then cached)"
+    );
     let host = spec.boot().map_err(|e| e.to_string())?;
     let to_v1 = wait_serving(&host, plan.addr(), "1.0.0", host.boot_started(), DEADLINE);
     println!(
@@ -137,14 +155,27 @@ fn run() -> Result<bool, String> {
     );
     show_answer(plan.addr());
 
-    step(4, "release hello 2.0.0 while a client sends requests continuously");
-    let upgrade = rollout(&host, &plan, "2.0.0", "release 2.0.0", || bucket.release(&v2, HELLO_KEY))?;
+    step(
+        4,
+        "release hello 2.0.0 while a client sends requests continuously",
+    );
+    let upgrade = rollout(&host, &plan, "2.0.0", "release 2.0.0", || {
+        bucket.release(&v2, HELLO_KEY)
+    })?;
 
-    step(5, "`hoist rollback`: the previous version becomes current again; the host follows");
-    let rollback = rollout(&host, &plan, "1.0.0", "rollback to 1.0.0", || bucket.rollback(HELLO_KEY))?;
+    step(
+        5,
+        "`hoist rollback`: the previous version becomes current again; the host follows",
+    );
+    let rollback = rollout(&host, &plan, "1.0.0", "rollback to 1.0.0", || {
+        bucket.rollback(HELLO_KEY)
+    })?;
 
     step(6, "summary");
-    println!("  packages built in {build_time:.1?}; host booted in {:.1?}, serving 1.0.0 {to_v1:.1?} after boot", host.boot_time());
+    println!(
+        "  packages built in {build_time:.1?}; host booted in {:.1?}, serving 1.0.0 {to_v1:.1?} after boot",
+        host.boot_time()
+    );
     println!(
         "  {:<20} {:>12} {:>10} {:>8}  MainPID",
         "change", "propagation", "requests", "failed"
@@ -162,7 +193,9 @@ fn run() -> Result<bool, String> {
         );
         ok &= r.report.total_failed() == 0;
     }
-    println!("  (propagation: from the hoist command returning to the host serving the new version; the agent polls every 2 s here, 10 s by default)");
+    println!(
+        "  (propagation: from the hoist command returning to the host serving the new version; the agent polls every 2 s here, 10 s by default)"
+    );
 
     println!("\ncleaning up: powering the host off, removing its files, stopping moto");
     host.shutdown().map_err(|e| e.to_string())?;
@@ -199,7 +232,8 @@ fn rollout(
         report.total_failed(),
         before.main_pid,
         after.main_pid,
-        after.active_since == before.active_since && after.non_reload_jobs == before.non_reload_jobs
+        after.active_since == before.active_since
+            && after.non_reload_jobs == before.non_reload_jobs
     );
     if report.total_failed() > 0 {
         print!("{}", report.summary());
@@ -215,7 +249,10 @@ fn rollout(
 
 fn show_answer(addr: SocketAddr) {
     match served(addr) {
-        Some(info) => println!("  $ curl http://{addr}/  → version {} (pid {})", info.version, info.pid),
+        Some(info) => println!(
+            "  $ curl http://{addr}/  → version {} (pid {})",
+            info.version, info.pid
+        ),
         None => println!("  $ curl http://{addr}/  → no answer"),
     }
 }

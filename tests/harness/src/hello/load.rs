@@ -108,11 +108,16 @@ struct Counters {
 const KEPT_ERRORS: usize = 20;
 
 impl Load {
-    /// Starts the workers against `addr` (127.0.0.1 only, by the tests' rules).
+    /// Starts the workers against `addr`.
     ///
     /// # Panics
-    /// If the runtime cannot be built.
+    /// If `addr` is not a loopback address (test load stays on this machine),
+    /// or the runtime cannot be built.
     pub fn start(addr: SocketAddr, config: LoadConfig) -> Load {
+        assert!(
+            addr.ip().is_loopback(),
+            "load goes to loopback addresses only, not {addr}"
+        );
         let stop = Arc::new(AtomicBool::new(false));
         let counters = Arc::new(Counters::default());
         let started = Instant::now();
