@@ -1,5 +1,6 @@
 # hoist — the two commands of the README, and the release of a service.
 #
+#   make demo      the whole loop on a local S3 server and a real systemd host (container)
 #   make test      install what the tests need (once), then fmt, clippy and every test
 #   make release   build the example service, package it and release it to S3
 #   make bench     run the benchmarks under bench/ (prints figures)
@@ -20,12 +21,15 @@ CARGO ?= cargo
 # The example service `make release` ships; override with SERVICE=... and MANIFEST=...
 SERVICE ?= hello
 MANIFEST ?= examples/$(SERVICE)/hoist.toml
+# Package version (default: the manifest's); the example service also reports it.
+VERSION ?=
 # Extra flags for `hoist release`, e.g. RELEASE_FLAGS="--bucket my-bucket --sign-key ~/.minisign/hoist.key"
 RELEASE_FLAGS ?=
 
-.PHONY: help deps fmt-check clippy test-only test release bench
+.PHONY: help deps fmt-check clippy test-only test release bench demo
 
 help:
+	@echo "make demo      the whole loop: release -> agent installs -> zero-downtime handoff -> rollback"
 	@echo "make test      install test dependencies (once), then fmt, clippy and all tests"
 	@echo "make release   build $(SERVICE), package it ($(MANIFEST)) and release it to S3"
 	@echo "make bench     run the benchmarks in bench/"
@@ -45,8 +49,12 @@ test-only:
 test: deps fmt-check clippy test-only
 
 release:
-	$(CARGO) build --release --locked -p $(SERVICE)
-	$(CARGO) run --release --locked -q -p hoist-packager --bin hoist -- release --manifest $(MANIFEST) $(RELEASE_FLAGS)
+	$(if $(VERSION),HELLO_VERSION=$(VERSION)) $(CARGO) build --release --locked -p $(SERVICE)
+	$(CARGO) run --release --locked -q -p hoist-packager --bin hoist -- \
+	    release --manifest $(MANIFEST) $(if $(VERSION),--version $(VERSION)) $(RELEASE_FLAGS)
+
+demo:
+	scripts/demo.sh
 
 bench:
 	scripts/install-test-deps.sh --bench

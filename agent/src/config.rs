@@ -303,13 +303,22 @@ impl AgentConfig {
                 "must be at least 2 (the installed package and the previous good one)".into(),
             ));
         }
-        if let Some(root) = &self.dpkg.root
-            && !root.is_absolute()
-        {
-            return Err(invalid(
-                "dpkg.root".into(),
-                format!("`{}` must be an absolute path", root.display()),
-            ));
+        if let Some(root) = &self.dpkg.root {
+            if !root.is_absolute() {
+                return Err(invalid(
+                    "dpkg.root".into(),
+                    format!("`{}` must be an absolute path", root.display()),
+                ));
+            }
+            if !root.join("var/lib/dpkg").is_dir() {
+                return Err(invalid(
+                    "dpkg.root".into(),
+                    format!(
+                        "`{}` has no var/lib/dpkg: point it at a Debian root (e.g. made by debootstrap) or remove it to use the host's dpkg",
+                        root.display()
+                    ),
+                ));
+            }
         }
         if self.watches.is_empty() {
             return Err(invalid(
@@ -544,6 +553,8 @@ s3 = { bucket = "b", key = "k/hello.deb" }
 
     #[test]
     fn full_config_parses() {
+        let root = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(root.path().join("var/lib/dpkg")).unwrap();
         let text = format!(
             r#"
 state_dir = "/tmp/state"
@@ -551,7 +562,7 @@ interval = "500ms"
 jitter = "100ms"
 backoff_max = "1m 30s"
 [dpkg]
-root = "/srv/root"
+root = "{root}"
 lock_timeout = "20s"
 [[watch]]
 name = "hello"
@@ -567,7 +578,8 @@ package = "hoist-agent"
 s3 = {{ bucket = "b", key = "agent.deb" }}
 signal = {{ kind = "systemd", unit = "x.service" }}
 health = {{ kind = "unit", unit = "x.service", for = "4s" }}
-"#
+"#,
+            root = root.path().display()
         );
         let config = parse(&text).unwrap();
         assert_eq!(config.interval, Duration::from_millis(500));
@@ -610,6 +622,24 @@ health = {{ kind = "unit", unit = "x.service", for = "4s" }}
             .to_string();
         assert!(err.contains("interval") || err.contains("line 1"), "{err}");
         assert!(err.contains("ten seconds"), "{err}");
+    }
+
+    #[test]
+    fn dpkg_root_must_be_a_debian_root() {
+        let err = parse(&format!(
+            "[dpkg]\nroot = \"/nonexistent-root\"\n{}",
+            minimal()
+        ))
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("dpkg.root") && err.contains("var/lib/dpkg"),
+            "{err}"
+        );
+        let err = parse(&format!("[dpkg]\nroot = \"relative\"\n{}", minimal()))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("absolute"), "{err}");
     }
 
     #[test]

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use common::{Load, LoadConfig, World, hello_deb, wait_installed, wait_until};
 
-const LONG: Duration = Duration::from_secs(60);
+const LONG: Duration = Duration::from_secs(120);
 
 #[test]
 fn release_upgrade_under_load_rollback_and_quiet_polling() {

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use common::{DebExtras, World, build_hello, wait_installed};
 
-const LONG: Duration = Duration::from_secs(60);
+const LONG: Duration = Duration::from_secs(120);
 
 /// Another process holding dpkg's frontend lock (an fcntl write lock, as apt takes it);
 /// killed and reaped on drop.

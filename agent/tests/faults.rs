@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use common::{DebExtras, World, build_hello, hello_deb, wait_installed, wait_until};
 
-const LONG: Duration = Duration::from_secs(60);
+const LONG: Duration = Duration::from_secs(120);
 const OUTAGE: Duration = Duration::from_secs(12);
 
 /// The delay after "next try in " in a log line.

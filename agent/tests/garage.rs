@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use common::{AgentProcess, World, hello_deb, wait_installed, wait_until};
 
-const LONG: Duration = Duration::from_secs(60);
+const LONG: Duration = Duration::from_secs(120);
 
 #[test]
 fn denied_credentials_back_off_and_unversioned_bucket_works() {

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use common::{Broken, Load, LoadConfig, World, hello_deb, wait_installed, wait_until};
 
-const LONG: Duration = Duration::from_secs(90);
+const LONG: Duration = Duration::from_secs(120);
 
 fn wait_bad(world: &World, version_id: &str) -> String {
     wait_until(&format!("{version_id} to be marked bad"), LONG, || {

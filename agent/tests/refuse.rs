@@ -13,7 +13,7 @@ use std::time::Duration;
 use common::{DebExtras, World, build_hello, wait_installed, wait_until};
 use hoist_s3::{ClientOptions, PutOptions, S3, S3Settings, StaticCredentials};
 
-const LONG: Duration = Duration::from_secs(60);
+const LONG: Duration = Duration::from_secs(120);
 
 /// A client of moto for `key`, for writing objects the `hoist` CLI would never write.
 fn raw_client(world: &World, key: &str) -> (tokio::runtime::Runtime, S3) {

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use common::{AgentProcess, DebExtras, SERVICE_PATH, World, agent_bin, wait_installed, wait_until};
 
-const LONG: Duration = Duration::from_secs(60);
+const LONG: Duration = Duration::from_secs(120);
 
 #[test]
 fn agent_updates_itself_and_reexecutes() {

@@ -3,6 +3,7 @@
 //! normalized and mtimes clamped, in the order they are written.
 
 use std::collections::BTreeMap;
+use std::collections::btree_map::Entry;
 use std::fs::{self, File};
 use std::io;
 use std::os::unix::fs::PermissionsExt as _;
@@ -222,19 +223,17 @@ fn add_generated_docs(
         mtime: None,
     };
 
-    let changelog = check_dest(&docs::changelog_path(spec))?;
-    if !files.contains_key(&changelog) {
-        files.insert(changelog, generated(docs::changelog_gz(spec, epoch)?));
+    if let Entry::Vacant(slot) = files.entry(check_dest(&docs::changelog_path(spec))?) {
+        slot.insert(generated(docs::changelog_gz(spec, epoch)?));
     }
 
-    let copyright = check_dest(&docs::copyright_path(spec))?;
-    if !files.contains_key(&copyright) {
+    if let Entry::Vacant(slot) = files.entry(check_dest(&docs::copyright_path(spec))?) {
         let Some(facts) = &spec.copyright else {
             return Err(DebError::MissingCopyright {
                 package: spec.name.clone(),
             });
         };
-        files.insert(copyright, generated(docs::copyright(spec, facts)));
+        slot.insert(generated(docs::copyright(spec, facts)));
     }
 
     // Merge hoist's overrides into the package's own override file, if it ships one.

@@ -9,7 +9,7 @@ use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
 
 use md5::{Digest, Md5};
-use tracing::{debug, info};
+use tracing::debug;
 
 use crate::compress::{self, Encoder};
 use crate::control;
@@ -95,7 +95,7 @@ pub fn build(spec: &PackageSpec, options: &BuildOptions) -> Result<PathBuf, DebE
         .map_err(write_err(&file_name))?;
     temp.persist(&target)
         .map_err(|e| write_err(&file_name)(e.error))?;
-    info!(path = %target.display(), "built package");
+    debug!(path = %target.display(), "package written");
     Ok(target)
 }
 

@@ -1,6 +1,8 @@
 //! `hoist_deb::build` and `hoist_deb::inspect` on real files, checked against
 //! dpkg-deb where Debian's tool is the reference.
 
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
+
 use std::fs;
 use std::num::NonZeroUsize;
 use std::os::unix::fs::PermissionsExt as _;

@@ -7,7 +7,7 @@ use std::fmt;
 pub enum UpgradeRequest {
     /// The upgrade signal (SIGUSR2 unless configured otherwise), by number.
     Signal(i32),
-    /// [`Handoff::request_upgrade`].
+    /// [`Handoff::request_upgrade`](crate::Handoff::request_upgrade).
     Call,
 }
 
@@ -23,7 +23,7 @@ impl fmt::Display for UpgradeRequest {
 /// Why a process is draining.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DrainReason {
-    /// A shutdown signal (by number) or [`Handoff::shutdown`] (`None`).
+    /// A shutdown signal (by number) or [`Handoff::shutdown`](crate::Handoff::shutdown) (`None`).
     Shutdown {
         /// The signal, if one caused it.
         signal: Option<i32>,
@@ -47,14 +47,14 @@ impl fmt::Display for DrainReason {
     }
 }
 
-/// The process that took over after a successful [`Handoff::upgrade`].
+/// The process that took over after a successful [`Handoff::upgrade`](crate::Handoff::upgrade).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Successor {
     /// Its pid; it is the service's main process now.
     pub pid: u32,
 }
 
-/// How this process came to serve, as reported by [`Handoff::ready`].
+/// How this process came to serve, as reported by [`Handoff::ready`](crate::Handoff::ready).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Started {
     /// Not started by an upgrade (first start, possibly socket-activated).

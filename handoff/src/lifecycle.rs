@@ -28,6 +28,12 @@ use crate::{pidfile, readiness, upgrade};
 ///    [`finish`](Handoff::finish) and exit 0.
 ///
 /// Cheap to clone; clones share the same state.
+///
+/// Supervisors should send the upgrade signal to the serving process only (the
+/// pid in the pidfile, or systemd's `$MAINPID`), not to every process of the
+/// program: a successor that has not reached [`Handoff::start`] yet would die
+/// of the signal's default action (the upgrade then fails and the old process
+/// keeps serving).
 #[derive(Clone)]
 pub struct Handoff {
     shared: Arc<Shared>,

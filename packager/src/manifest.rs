@@ -513,3 +513,112 @@ pub fn host_architecture() -> anyhow::Result<String> {
     };
     Ok(arch.to_owned())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MINIMAL: &str = r#"
+[package]
+name = "hello"
+version = "1.0"
+maintainer = "Ops <ops@example.com>"
+description = "says hello"
+"#;
+
+    fn parse(text: &str) -> Result<Manifest, String> {
+        toml::from_str(text).map_err(|e| describe_toml_error(Path::new("hoist.toml"), text, &e))
+    }
+
+    #[test]
+    fn binaries_and_units_take_a_path_or_a_table() {
+        let short = format!(
+            "binaries = [\"target/release/hello\"]\nunits = [\"hello.service\"]\n{MINIMAL}"
+        );
+        let long = format!(
+            "{MINIMAL}\n[[binaries]]\nsource = \"helper\"\ndest = \"/usr/sbin/helper\"\n\n\
+             [[units]]\nsource = \"hello.socket\"\nstart = false\n"
+        );
+        let entries = |text: &str| {
+            let manifest = parse(text).unwrap();
+            let binaries: Vec<(String, Option<String>)> = manifest
+                .binaries
+                .iter()
+                .map(|b| (b.get_ref().source.clone(), b.get_ref().dest.clone()))
+                .collect();
+            let units: Vec<(String, bool, bool)> = manifest
+                .units
+                .iter()
+                .map(|u| {
+                    (
+                        u.get_ref().source.clone(),
+                        u.get_ref().enable,
+                        u.get_ref().start,
+                    )
+                })
+                .collect();
+            (binaries, units)
+        };
+        assert_eq!(
+            entries(&short),
+            (
+                vec![("target/release/hello".into(), None)],
+                vec![("hello.service".into(), true, true)]
+            )
+        );
+        assert_eq!(
+            entries(&long),
+            (
+                vec![("helper".into(), Some("/usr/sbin/helper".into()))],
+                vec![("hello.socket".into(), true, false)]
+            )
+        );
+    }
+
+    #[test]
+    fn s3_table_is_accepted_and_other_unknown_keys_are_not() {
+        let with_s3 = format!("{MINIMAL}\n[s3]\nbucket = \"b\"\nanything = {{ x = 1 }}\n");
+        assert!(parse(&with_s3).is_ok());
+        let typo = format!("{MINIMAL}\n[[binaries]]\nsorce = \"x\"\n");
+        let err = parse(&typo).unwrap_err();
+        assert!(
+            err.starts_with("hoist.toml line 9 (`sorce = \"x\"`)"),
+            "{err}"
+        );
+        assert!(err.contains("unknown field `sorce`"), "{err}");
+        let top = format!("{MINIMAL}binaries = [\"x\"]\n");
+        let err = parse(&top).unwrap_err();
+        assert!(err.contains("before the first [table]"), "{err}");
+    }
+
+    #[test]
+    fn modes_are_octal() {
+        for (value, mode) in [
+            ("\"0644\"", 0o644),
+            ("\"755\"", 0o755),
+            ("0o600", 0o600),
+            ("\"0o640\"", 0o640),
+        ] {
+            let text =
+                format!("{MINIMAL}\n[[files]]\nsource = \"a\"\ndest = \"/a\"\nmode = {value}\n");
+            let manifest = parse(&text).unwrap();
+            assert_eq!(
+                manifest.files[0].get_ref().mode,
+                Some(Mode(mode)),
+                "{value}"
+            );
+        }
+        for value in ["644", "\"9\"", "\"\"", "-1", "\"01777\""] {
+            let text =
+                format!("{MINIMAL}\n[[files]]\nsource = \"a\"\ndest = \"/a\"\nmode = {value}\n");
+            assert!(parse(&text).is_err(), "{value}");
+        }
+    }
+
+    #[test]
+    fn lines_are_counted_from_one() {
+        assert_eq!(line_of("a\nb\nc", 0), 1);
+        assert_eq!(line_of("a\nb\nc", 2), 2);
+        assert_eq!(line_of("a\nb\nc", 100), 3);
+    }
+}

@@ -4,6 +4,8 @@
 //! start on first install, nothing but daemon-reload on upgrade, stop + disable on
 //! remove.
 
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
+
 mod build_support;
 
 use std::fs;

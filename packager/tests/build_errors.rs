@@ -1,6 +1,8 @@
 //! Bad input to `hoist build` gives a clear error and a non-zero exit, never a panic,
 //! and leaves nothing behind.
 
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
+
 mod build_support;
 
 use std::fs;

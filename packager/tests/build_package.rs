@@ -2,6 +2,8 @@
 //! dpkg-deb (--info, --contents, --field), lintian, for every compression; and the
 //! same inputs give the same bytes.
 
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
+
 mod build_support;
 
 use std::collections::BTreeMap;

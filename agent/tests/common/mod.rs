@@ -259,12 +259,13 @@ impl World {
             }
             None => String::new(),
         };
-        let signal = match &hello.pidfile {
-            Some(pidfile) => format!(
+        let signal = match (&hello.signal, &hello.pidfile) {
+            (Some(signal), _) => format!("signal = {signal}\n"),
+            (None, Some(pidfile)) => format!(
                 "signal = {{ kind = \"pidfile\", path = \"{}\" }}\n",
                 pidfile.display()
             ),
-            None => String::new(),
+            (None, None) => String::new(),
         };
         let text = format!(
             "state_dir = \"{state}\"\ninterval = \"300ms\"\njitter = \"50ms\"\nbackoff_max = \"4s\"\n{extra_global}\n\
@@ -344,6 +345,8 @@ pub struct WatchTarget {
     pub addr: std::net::SocketAddr,
     pub pidfile: Option<PathBuf>,
     pub health_url: Option<String>,
+    /// The agent's `signal = …` inline table; `None` = the pidfile.
+    pub signal: Option<String>,
     command: Mutex<Option<HelloCommand>>,
 }
 
@@ -367,6 +370,7 @@ impl WatchTarget {
             addr,
             pidfile: Some(pidfile),
             health_url: Some(format!("http://{addr}/healthz")),
+            signal: None,
             command: Mutex::new(Some(command)),
         }
     }

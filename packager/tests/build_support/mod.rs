@@ -2,6 +2,7 @@
 //! of the fixture package, and the external tools the tests compare against.
 
 #![allow(dead_code)] // each test file uses a different subset
+#![allow(clippy::unwrap_used)] // test helpers: a failed unwrap is a failed test
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

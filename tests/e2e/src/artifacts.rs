@@ -29,6 +29,20 @@ fn bins_dir() -> PathBuf {
     }
 }
 
+/// An empty directory `NAME` next to the builds (emptied if it exists), for files
+/// that must outlive a test but not the next run, such as the packages the tests of
+/// one process share.
+///
+/// # Panics
+/// When it cannot be created.
+pub fn scratch_dir(name: &str) -> PathBuf {
+    let dir = bins_dir().join(name);
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir)
+        .unwrap_or_else(|e| panic!("cannot create {}: {e}", dir.display()));
+    dir
+}
+
 /// Programs built by this process, by variant name.
 static BUILT: Mutex<BTreeMap<String, PathBuf>> = Mutex::new(BTreeMap::new());
 

@@ -8,8 +8,6 @@ use std::time::Duration;
 use hoist_testkit::container::HostSpec;
 use hoist_testkit::s3server::S3Server;
 
-use crate::artifacts::workspace_root;
-use crate::packages::Deb;
 use crate::releases::{AGENT_KEY, Bucket, HELLO_KEY};
 
 /// How often the agents of the tests poll (the default of 10 s would make every
@@ -76,19 +74,16 @@ s3 = {agent_s3}
         )
     }
 
-    /// The host to boot: user-data from [`render_user_data`] for this host's agent
-    /// config, plus what the image carries before cloud-init runs:
+    /// The host to boot: user-data rendered by `hoist cloud-init` for this host's
+    /// agent config (the agent package as released to the bucket), plus what the
+    /// image carries before cloud-init runs:
     ///
     /// - S3 credentials for every service through systemd's `DefaultEnvironment`
     ///   (what an instance profile gives a real host; instance metadata is disabled
     ///   so nothing probes 169.254.169.254);
     /// - a drop-in that makes `hello` listen on this host's port.
-    pub fn spec(&self, server: &S3Server, bucket: &Bucket<'_>, agent_deb: &Deb) -> HostSpec {
-        let user_data = render_user_data(
-            &self.agent_config(bucket),
-            &bucket.presigned_url(AGENT_KEY),
-            &agent_deb.sha256,
-        );
+    pub fn spec(&self, server: &S3Server, bucket: &Bucket<'_>) -> HostSpec {
+        let user_data = bucket.cloud_init(&self.agent_config(bucket));
         let creds = server.credentials();
         let environment = format!(
             "# Stand-in for an instance profile: credentials for moto.\n[Manager]\n\
@@ -114,35 +109,4 @@ s3 = {agent_s3}
             )
             .boot_timeout(Duration::from_secs(120))
     }
-}
-
-/// The `#cloud-config` user-data for a host: `cloud-init/user-data.yaml` with the
-/// agent's config, the URL of the agent package and its SHA-256 filled in, as
-/// `hoist cloud-init` renders it (the config indented into its YAML block, the URL
-/// and checksum single-quoted for the shell).
-pub fn render_user_data(agent_config: &str, agent_url: &str, agent_sha256: &str) -> String {
-    let template_path = workspace_root().join("cloud-init/user-data.yaml");
-    let template = std::fs::read_to_string(&template_path)
-        .unwrap_or_else(|e| panic!("cannot read {}: {e}", template_path.display()));
-    let config: String = agent_config
-        .lines()
-        .map(|line| {
-            if line.is_empty() {
-                "\n".to_owned()
-            } else {
-                format!("      {line}\n")
-            }
-        })
-        .collect();
-    let quote = |s: &str| format!("'{}'", s.replace('\'', r"'\''"));
-    let rendered = template
-        .replace("{{AGENT_CONFIG}}\n", &config)
-        .replace("{{AGENT_URL}}", &quote(agent_url))
-        .replace("{{AGENT_SHA256}}", &quote(agent_sha256));
-    assert!(
-        !rendered.contains("{{"),
-        "a placeholder of {} was not filled:\n{rendered}",
-        template_path.display()
-    );
-    rendered
 }

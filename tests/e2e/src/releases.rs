@@ -4,7 +4,6 @@
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
-use hoist_s3::{ClientOptions, S3, S3Settings, StaticCredentials};
 use hoist_testkit::s3server::S3Server;
 
 use crate::artifacts;
@@ -58,40 +57,23 @@ impl<'a> Bucket<'a> {
         self.server.endpoint()
     }
 
-    /// A presigned GET URL of the current version of `key`, valid for an hour (what
-    /// `hoist cloud-init` embeds in user-data), made with the S3 client the packager
-    /// and agent use.
+    /// `hoist cloud-init` for a host whose agent runs with `agent_config`: the
+    /// user-data that installs the agent released to [`AGENT_KEY`] (presigned URL,
+    /// SHA-256 from the release metadata).
     ///
     /// # Panics
-    /// When the URL cannot be signed.
-    pub fn presigned_url(&self, key: &str) -> String {
-        let creds = self.server.credentials();
-        let settings = S3Settings {
-            bucket: self.name.clone(),
-            key: key.to_owned(),
-            region: Some(creds.region.clone()),
-            endpoint: Some(self.server.endpoint().to_owned()),
-            path_style: true,
-            profile: None,
-        };
-        let options = ClientOptions {
-            static_credentials: Some(StaticCredentials {
-                access_key_id: creds.access_key_id.clone(),
-                secret_access_key: creds.secret_access_key.clone(),
-                session_token: None,
-            }),
-            ..ClientOptions::default()
-        };
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .expect("a current-thread runtime can be built");
-        runtime
-            .block_on(async {
-                let s3 = S3::connect_with(&settings, &options).await?;
-                s3.presign_get(None, Duration::from_secs(3600)).await
-            })
-            .unwrap_or_else(|e| panic!("cannot presign s3://{}/{key}: {e}", self.name))
+    /// When the command fails (with its output).
+    pub fn cloud_init(&self, agent_config: &str) -> String {
+        let mut file =
+            tempfile::NamedTempFile::new().expect("create a temp file for the agent config");
+        std::io::Write::write_all(&mut file, agent_config.as_bytes())
+            .expect("write the agent config");
+        let mut cmd = self.hoist("cloud-init");
+        cmd.arg("--agent-config")
+            .arg(file.path())
+            .args(["--key", AGENT_KEY, "--expires", "1h"]);
+        let out = checked(&mut cmd, "hoist cloud-init");
+        String::from_utf8(out.stdout).expect("hoist cloud-init prints UTF-8")
     }
 
     /// `hoist release --deb DEB --key KEY`; returns the new VersionId.

@@ -12,7 +12,6 @@
 //! The two tests run one after the other (they share the built packages, and timing
 //! figures mean more without a second fleet competing for 2 cores).
 
-use std::path::PathBuf;
 use std::sync::{Mutex, OnceLock, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -55,17 +54,17 @@ struct Packages {
 fn packages() -> &'static Packages {
     static PACKAGES: OnceLock<Packages> = OnceLock::new();
     PACKAGES.get_or_init(|| {
-        let dir = dist_dir();
+        let dir = artifacts::scratch_dir("e2e-packages");
         let agent_bin = artifacts::hoist_agent();
         let next_bin = dir.join("hoist-agent-next");
-        let mut bytes = std::fs::read(&agent_bin).unwrap();
+        let mut bytes = std::fs::read(&agent_bin).expect("read the agent binary just built");
         bytes.extend_from_slice(b"\nhoist-e2e: the next hoist-agent\n");
-        std::fs::write(&next_bin, &bytes).unwrap();
+        std::fs::write(&next_bin, &bytes).expect("write the next agent binary");
         std::fs::set_permissions(
             &next_bin,
             std::os::unix::fs::PermissionsExt::from_mode(0o755),
         )
-        .unwrap();
+        .expect("make the next agent binary executable");
         Packages {
             agent: agent_deb(&agent_bin, "0.1.0", &dir),
             agent_next: agent_deb(&next_bin, "0.1.1", &dir),
@@ -75,24 +74,6 @@ fn packages() -> &'static Packages {
             hello_broken: hello_deb(&artifacts::hello("3.0.0", Some("500")), "3.0.0", &dir),
         }
     })
-}
-
-/// Where this process writes its packages (replaced on every run).
-fn dist_dir() -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("hoist-e2e-dist-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-/// Removes this process's package directory at the end of each test.
-struct DistCleanup;
-impl Drop for DistCleanup {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(
-            std::env::temp_dir().join(format!("hoist-e2e-dist-{}", std::process::id())),
-        );
-    }
 }
 
 /// Steady load while a release or rollback lands: keep-alive, new-connection and
@@ -154,7 +135,6 @@ fn change_under_load(
 #[test]
 fn one_host_bootstraps_follows_releases_rolls_back_updates_its_agent_and_reboots() {
     let _serial = SERIAL.lock().unwrap_or_else(PoisonError::into_inner);
-    let _cleanup = DistCleanup;
     let pkgs = packages();
     let server = S3Server::moto();
     let bucket = Bucket::create(&server, "hoist-e2e-life");
@@ -163,7 +143,7 @@ fn one_host_bootstraps_follows_releases_rolls_back_updates_its_agent_and_reboots
 
     // --- bootstrap from rendered user-data ---------------------------------------
     let plan = HostPlan::new("e2e-life");
-    let spec = plan.spec(&server, &bucket, &pkgs.agent);
+    let spec = plan.spec(&server, &bucket);
     let mut host = spec.boot().unwrap();
     let to_v1 = wait_serving(
         &host,
@@ -178,6 +158,16 @@ fn one_host_bootstraps_follows_releases_rolls_back_updates_its_agent_and_reboots
         host.boot_time()
     );
     assert_eq!(host.system_state(), "running", "{}", diagnostics(&host));
+    // What `hoist cloud-init` rendered is valid for the host's own cloud-init.
+    let schema = host
+        .exec(&[
+            "cloud-init",
+            "schema",
+            "--config-file",
+            "/var/lib/cloud/seed/nocloud/user-data",
+        ])
+        .unwrap();
+    assert!(schema.success(), "{schema:?}");
     for unit in ["hoist-agent.service", "hello.service"] {
         assert_eq!(
             host.unit_property(unit, "ActiveState").unwrap(),
@@ -353,7 +343,6 @@ fn one_host_bootstraps_follows_releases_rolls_back_updates_its_agent_and_reboots
 #[test]
 fn three_hosts_converge_on_every_release() {
     let _serial = SERIAL.lock().unwrap_or_else(PoisonError::into_inner);
-    let _cleanup = DistCleanup;
     let pkgs = packages();
     let server = S3Server::moto();
     let bucket = Bucket::create(&server, "hoist-e2e-fleet");
@@ -367,7 +356,7 @@ fn three_hosts_converge_on_every_release() {
         let booting: Vec<_> = plans
             .iter()
             .map(|plan| {
-                let spec = plan.spec(&server, &bucket, &pkgs.agent);
+                let spec = plan.spec(&server, &bucket);
                 scope.spawn(move || spec.boot())
             })
             .collect();

@@ -54,6 +54,9 @@ pub const SYSTEMCTL_STUB: &str = "/usr/local/sbin/systemctl";
 /// Where the stub appends one line per call (its arguments), inside the sandbox.
 pub const SYSTEMCTL_LOG: &str = "/var/log/hoist-systemctl-calls";
 
+/// A step that adjusts a freshly bootstrapped root (its path is the argument).
+pub type Customize = fn(&Path) -> Result<(), String>;
+
 /// How to build one cached Debian root.
 #[derive(Debug, Clone, Copy)]
 pub struct RootRecipe {
@@ -65,7 +68,7 @@ pub struct RootRecipe {
     pub include: &'static [&'static str],
     /// Runs on the fresh root (its path is the argument) before it is published, e.g.
     /// to generate a locale or drop configuration files. An `Err` fails the build.
-    pub customize: Option<fn(&Path) -> Result<(), String>>,
+    pub customize: Option<Customize>,
 }
 
 impl RootRecipe {

@@ -142,7 +142,7 @@ fn run() -> Result<bool, String> {
         "boot a new host from user-data rendered from cloud-init/user-data.yaml",
     );
     let plan = HostPlan::new("demo-host");
-    let spec = plan.spec(&server, &bucket, &agent);
+    let spec = plan.spec(&server, &bucket);
     println!(
         "  (the first run builds the host's root file system with debootstrap: about a minute, then cached)"
     );
