@@ -2,8 +2,11 @@
 # `hoist build` against `dpkg-deb --build` on the same ~40 MB payload, for gzip, xz and
 # zstd, timed side by side with hyperfine, with the output sizes.
 #
-#   bench/build.sh                 # RUNS=5 by default
-#   RUNS=10 bench/build.sh
+#   bench/build.sh                         # all three compressions, RUNS=3 each
+#   RUNS=10 COMPRESSIONS="gzip zstd" bench/build.sh
+#   KEEP=1 bench/build.sh                  # keep the payload and packages (path printed)
+#
+# dpkg-deb -Zxz alone takes ~30 s per run on 2 cores, hence the small default RUNS.
 #
 # The payload is real: ~26 MB of ELF executables and shared libraries from /usr/bin and
 # /usr/lib/<multiarch>, plus ~14 MB of text (docs, Perl and Python sources), each file
@@ -16,7 +19,8 @@
 set -euo pipefail
 
 repo=$(cd "$(dirname "$0")/.." && pwd)
-runs=${RUNS:-5}
+runs=${RUNS:-3}
+compressions=${COMPRESSIONS:-gzip xz zstd}
 target_dir=${CARGO_TARGET_DIR:-$repo/target}
 hoist=$target_dir/release/hoist
 
@@ -30,7 +34,11 @@ echo "==> cargo build --release -p hoist-packager"
 [ -x "$hoist" ] || die "no hoist binary at $hoist"
 
 work=$(mktemp -d /tmp/hoist-bench-build.XXXXXX)
-trap 'rm -rf "$work"' EXIT
+if [ "${KEEP:-0}" = 1 ]; then
+    echo "==> keeping $work"
+else
+    trap 'rm -rf "$work"' EXIT
+fi
 
 # --- payload ---------------------------------------------------------------
 # Files are picked in name order until a byte budget is reached, so the payload is the
@@ -83,7 +91,7 @@ echo "==> $(nproc) cores; $("$hoist" --version); $(dpkg-deb --version | head -n1
 
 # --- timings -----------------------------------------------------------------
 declare -A ext=([gzip]=gz [xz]=xz [zstd]=zst)
-for c in gzip xz zstd; do
+for c in $compressions; do
     echo
     echo "=== $c"
     hyperfine --warmup 1 --runs "$runs" --style basic \
@@ -96,7 +104,7 @@ done
 echo
 echo "=== summary (mean of $runs runs; size of the .deb)"
 printf '%-6s %12s %12s %9s %14s %14s %9s\n' compr dpkg-deb hoist speedup dpkg-deb-bytes hoist-bytes size
-for c in gzip xz zstd; do
+for c in $compressions; do
     dpkg_s=$(jq '.results[0].mean' "$work/$c.json")
     hoist_s=$(jq '.results[1].mean' "$work/$c.json")
     dpkg_b=$(stat -c %s "$work/out/dpkg-$c.deb")

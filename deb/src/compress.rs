@@ -35,7 +35,12 @@ pub(crate) fn default_threads() -> NonZeroUsize {
 }
 
 /// A streaming compressor writing into a file.
-pub(crate) enum Encoder {
+pub(crate) struct Encoder {
+    /// `None` once finished.
+    inner: Option<Inner>,
+}
+
+enum Inner {
     Gzip(ParCompress<'static, Gzip, File>),
     Xz(liblzma::write::XzEncoder<File>),
     Zstd(zstd::stream::write::Encoder<'static, File>),
@@ -43,9 +48,13 @@ pub(crate) enum Encoder {
 
 impl std::fmt::Debug for Encoder {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Encoder(")?;
-        f.write_str(self.compression().name())?;
-        f.write_str(")")
+        let name = match &self.inner {
+            Some(Inner::Gzip(_)) => "gzip",
+            Some(Inner::Xz(_)) => "xz",
+            Some(Inner::Zstd(_)) => "zstd",
+            None => "finished",
+        };
+        write!(f, "Encoder({name})")
     }
 }
 
@@ -61,7 +70,7 @@ impl Encoder {
             reason,
         };
         let thread_count = u32::try_from(threads.get()).unwrap_or(u32::MAX);
-        Ok(match compression {
+        let inner = match compression {
             Compression::Gzip => {
                 let writer = ParCompressBuilder::<Gzip>::new()
                     .buffer_size(GZIP_BLOCK)
@@ -70,7 +79,7 @@ impl Encoder {
                     .map_err(|e| fail(e.to_string()))?
                     .compression_level(flate2::Compression::new(GZIP_LEVEL))
                     .from_writer(out);
-                Encoder::Gzip(writer)
+                Inner::Gzip(writer)
             }
             Compression::Xz => {
                 let stream = liblzma::stream::MtStreamBuilder::new()
@@ -79,7 +88,7 @@ impl Encoder {
                     .check(liblzma::stream::Check::Crc64)
                     .encoder()
                     .map_err(|e| fail(e.to_string()))?;
-                Encoder::Xz(liblzma::write::XzEncoder::new_stream(out, stream))
+                Inner::Xz(liblzma::write::XzEncoder::new_stream(out, stream))
             }
             Compression::Zstd => {
                 let mut encoder = zstd::stream::write::Encoder::new(out, ZSTD_LEVEL)
@@ -90,43 +99,56 @@ impl Encoder {
                 encoder
                     .include_checksum(true)
                     .map_err(|e| fail(e.to_string()))?;
-                Encoder::Zstd(encoder)
+                Inner::Zstd(encoder)
             }
-        })
-    }
-
-    fn compression(&self) -> Compression {
-        match self {
-            Encoder::Gzip(_) => Compression::Gzip,
-            Encoder::Xz(_) => Compression::Xz,
-            Encoder::Zstd(_) => Compression::Zstd,
-        }
+        };
+        Ok(Encoder { inner: Some(inner) })
     }
 
     /// Writes the end of the stream and returns the file it was written to.
-    pub(crate) fn finish(self) -> io::Result<File> {
-        match self {
-            Encoder::Gzip(mut writer) => writer.finish().map_err(io::Error::other),
-            Encoder::Xz(writer) => writer.finish(),
-            Encoder::Zstd(writer) => writer.finish(),
+    pub(crate) fn finish(mut self) -> io::Result<File> {
+        match self.inner.take() {
+            Some(Inner::Gzip(mut writer)) => writer.finish().map_err(io::Error::other),
+            Some(Inner::Xz(writer)) => writer.finish(),
+            Some(Inner::Zstd(writer)) => writer.finish(),
+            None => Err(finished()),
+        }
+    }
+
+    fn inner(&mut self) -> io::Result<&mut Inner> {
+        self.inner.as_mut().ok_or_else(finished)
+    }
+}
+
+fn finished() -> io::Error {
+    io::Error::other("the compressed stream is already finished")
+}
+
+impl Drop for Encoder {
+    /// gzp finishes a stream dropped unfinished (after an error elsewhere) and panics
+    /// when that fails; finish it here instead and ignore the error, since the build
+    /// is failing anyway.
+    fn drop(&mut self) {
+        if let Some(Inner::Gzip(mut writer)) = self.inner.take() {
+            let _ = writer.finish();
         }
     }
 }
 
 impl Write for Encoder {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        match self {
-            Encoder::Gzip(w) => w.write(buf),
-            Encoder::Xz(w) => w.write(buf),
-            Encoder::Zstd(w) => w.write(buf),
+        match self.inner()? {
+            Inner::Gzip(w) => w.write(buf),
+            Inner::Xz(w) => w.write(buf),
+            Inner::Zstd(w) => w.write(buf),
         }
     }
 
     fn flush(&mut self) -> io::Result<()> {
-        match self {
-            Encoder::Gzip(w) => w.flush(),
-            Encoder::Xz(w) => w.flush(),
-            Encoder::Zstd(w) => w.flush(),
+        match self.inner()? {
+            Inner::Gzip(w) => w.flush(),
+            Inner::Xz(w) => w.flush(),
+            Inner::Zstd(w) => w.flush(),
         }
     }
 }

@@ -43,6 +43,20 @@ pub fn scratch_dir(name: &str) -> PathBuf {
     dir
 }
 
+/// Writes `text` to `<target>/e2e-report/NAME` (replacing it) and returns the path:
+/// figures a passing test prints are hidden by the test harness, this file keeps them.
+///
+/// # Panics
+/// When the file cannot be written.
+pub fn write_report(name: &str, text: &str) -> PathBuf {
+    let dir = bins_dir().with_file_name("e2e-report");
+    std::fs::create_dir_all(&dir)
+        .unwrap_or_else(|e| panic!("cannot create {}: {e}", dir.display()));
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap_or_else(|e| panic!("cannot write {}: {e}", path.display()));
+    path
+}
+
 /// Programs built by this process, by variant name.
 static BUILT: Mutex<BTreeMap<String, PathBuf>> = Mutex::new(BTreeMap::new());
 
@@ -114,7 +128,8 @@ fn build(targets: &[(&str, &str, &str)], env: &[(&str, &str)]) -> Vec<PathBuf> {
     let target_dir = dir.join("target");
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let mut command = Command::new(cargo);
-    command.args(["build", "--quiet"]);
+    // --locked: the cargo run that started the tests has already resolved Cargo.lock.
+    command.args(["build", "--quiet", "--locked"]);
     for (package, bin, _) in targets {
         command.args(["-p", package, "--bin", bin]);
     }

@@ -83,7 +83,12 @@ s3 = {agent_s3}
     ///   so nothing probes 169.254.169.254);
     /// - a drop-in that makes `hello` listen on this host's port.
     pub fn spec(&self, server: &S3Server, bucket: &Bucket<'_>) -> HostSpec {
-        let user_data = bucket.cloud_init(&self.agent_config(bucket));
+        let (user_data, _command) = bucket.cloud_init(&self.agent_config(bucket));
+        self.spec_with_user_data(server, &user_data)
+    }
+
+    /// [`HostPlan::spec`] with user-data rendered by the caller.
+    pub fn spec_with_user_data(&self, server: &S3Server, user_data: &str) -> HostSpec {
         let creds = server.credentials();
         let environment = format!(
             "# Stand-in for an instance profile: credentials for moto.\n[Manager]\n\
@@ -96,7 +101,7 @@ s3 = {agent_s3}
              ExecStart=\nExecStart=/usr/bin/hello --listen 127.0.0.1:{}\n",
             self.port
         );
-        HostSpec::new(&self.name, &user_data)
+        HostSpec::new(&self.name, user_data)
             .file(
                 "/etc/systemd/system.conf.d/hoist-e2e-aws.conf",
                 environment,

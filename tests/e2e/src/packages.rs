@@ -76,11 +76,7 @@ fn build_from_template(
         .args(["--version", version])
         .arg("--out-dir")
         .arg(out_dir);
-    let command = std::iter::once(cmd.get_program())
-        .chain(cmd.get_args())
-        .map(|a| a.to_string_lossy().into_owned())
-        .collect::<Vec<_>>()
-        .join(" ");
+    let command = crate::releases::describe(&cmd);
     let output = cmd
         .output()
         .unwrap_or_else(|e| panic!("cannot run hoist build: {e}"));

@@ -59,11 +59,11 @@ impl<'a> Bucket<'a> {
 
     /// `hoist cloud-init` for a host whose agent runs with `agent_config`: the
     /// user-data that installs the agent released to [`AGENT_KEY`] (presigned URL,
-    /// SHA-256 from the release metadata).
+    /// SHA-256 from the release metadata), and the command line that rendered it.
     ///
     /// # Panics
     /// When the command fails (with its output).
-    pub fn cloud_init(&self, agent_config: &str) -> String {
+    pub fn cloud_init(&self, agent_config: &str) -> (String, String) {
         let mut file =
             tempfile::NamedTempFile::new().expect("create a temp file for the agent config");
         std::io::Write::write_all(&mut file, agent_config.as_bytes())
@@ -72,8 +72,10 @@ impl<'a> Bucket<'a> {
         cmd.arg("--agent-config")
             .arg(file.path())
             .args(["--key", AGENT_KEY, "--expires", "1h"]);
+        let command = describe(&cmd);
         let out = checked(&mut cmd, "hoist cloud-init");
-        String::from_utf8(out.stdout).expect("hoist cloud-init prints UTF-8")
+        let user_data = String::from_utf8(out.stdout).expect("hoist cloud-init prints UTF-8");
+        (user_data, command)
     }
 
     /// `hoist release --deb DEB --key KEY`; returns the new VersionId.
@@ -131,11 +133,7 @@ impl<'a> Bucket<'a> {
     }
 
     fn run(&self, mut cmd: Command, what: &str) -> Released {
-        let command = std::iter::once(cmd.get_program())
-            .chain(cmd.get_args())
-            .map(|a| a.to_string_lossy().into_owned())
-            .collect::<Vec<_>>()
-            .join(" ");
+        let command = describe(&cmd);
         let started = Instant::now();
         let out = checked(&mut cmd, what);
         let at = Instant::now();
@@ -166,4 +164,19 @@ fn checked(cmd: &mut Command, what: &str) -> Output {
         String::from_utf8_lossy(&out.stdout)
     );
     out
+}
+
+/// `cmd` as a shell-like line, with the program shown by its file name only
+/// (`hoist …`), for showing what was run.
+pub fn describe(cmd: &Command) -> String {
+    let program = std::path::Path::new(cmd.get_program())
+        .file_name()
+        .map_or_else(
+            || cmd.get_program().to_string_lossy(),
+            |n| n.to_string_lossy(),
+        );
+    std::iter::once(program.into_owned())
+        .chain(cmd.get_args().map(|a| a.to_string_lossy().into_owned()))
+        .collect::<Vec<_>>()
+        .join(" ")
 }

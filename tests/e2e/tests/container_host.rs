@@ -71,6 +71,19 @@ fn boots_systemd_and_cloud_init_from_a_nocloud_seed_and_reboots() {
         .unwrap();
     assert_eq!(baked.ok().unwrap().stdout, "640 root\n755 root\n");
 
+    // The host's systemd manages a cgroup subtree of its own (not the test's), so
+    // hosts booted side by side do not break each other's units.
+    let unified = |pid: &str| {
+        std::fs::read_to_string(format!("/proc/{pid}/cgroup"))
+            .unwrap()
+            .lines()
+            .find_map(|l| l.strip_prefix("0::").map(str::to_owned))
+            .unwrap()
+    };
+    let host_cgroup = unified(&host.pid1().unwrap().to_string());
+    let own_cgroup = unified("self");
+    assert_ne!(host_cgroup, own_cgroup);
+
     // Commands run in the host's own pid namespace and, through run_in_unit, in its
     // cgroups as a transient service.
     let pid = host.exec(&["sh", "-c", "echo $$"]).unwrap().ok().unwrap();

@@ -16,7 +16,7 @@ use std::sync::{Mutex, OnceLock, PoisonError};
 use std::time::{Duration, Instant};
 
 use hoist_e2e::artifacts;
-use hoist_e2e::bootstrap::HostPlan;
+use hoist_e2e::bootstrap::{HostPlan, TEST_POLL_INTERVAL, TEST_POLL_JITTER};
 use hoist_e2e::packages::{Deb, agent_deb, hello_deb};
 use hoist_e2e::probe::{
     UnitSnapshot, agent_status, diagnostics, dpkg_installs, installed_version, served, wait_serving,
@@ -92,13 +92,13 @@ fn load_config() -> LoadConfig {
 
 /// Releases (or rolls back) under load and asserts the zero-downtime guarantees:
 /// the host serves `expect`, no request failed, `hello.service` handed over to a new
-/// MainPID and never left the active state. Returns the propagation time.
+/// MainPID and never left the active state. Returns a line of figures.
 fn change_under_load(
     host: &Host,
     plan: &HostPlan,
     expect: &str,
     change: impl FnOnce() -> hoist_e2e::releases::Released,
-) -> Duration {
+) -> String {
     let before = UnitSnapshot::take(host, "hello.service");
     let load = Load::start(plan.addr(), load_config());
     let released = change();
@@ -111,11 +111,12 @@ fn change_under_load(
     let report = load.stop();
     let after = UnitSnapshot::take(host, "hello.service");
     let total: usize = report.samples.len();
-    println!(
-        "{}: {expect} serving {took:.1?} after the command returned; {total} requests, {} failed",
+    let line = format!(
+        "{}: {expect} serving {took:.2?} after the command returned; {total} requests, {} failed",
         host.name(),
         report.total_failed()
     );
+    println!("{line}");
     assert!(
         total > 100,
         "too little load to show anything: {}",
@@ -129,7 +130,7 @@ fn change_under_load(
         diagnostics(host)
     );
     before.assert_handed_over_to(&after, &diagnostics(host));
-    took
+    line
 }
 
 #[test]
@@ -192,22 +193,43 @@ fn one_host_bootstraps_follows_releases_rolls_back_updates_its_agent_and_reboots
         "{status:#}"
     );
 
+    let mut record = vec![format!(
+        "{}: booted in {:.2?}, serving 1.0.0 {to_v1:.2?} after the boot started",
+        host.name(),
+        host.boot_time()
+    )];
+
     // --- release v2 under load ----------------------------------------------------
-    change_under_load(&host, &plan, "2.0.0", || {
+    record.push(change_under_load(&host, &plan, "2.0.0", || {
         bucket.release(&pkgs.hello_v2, HELLO_KEY)
-    });
+    }));
     assert_eq!(installed_version(&host, "hello").as_deref(), Some("2.0.0"));
 
     // --- hoist rollback under load -----------------------------------------------
     let mut rollback_id = String::new();
-    change_under_load(&host, &plan, "1.0.0", || {
+    record.push(change_under_load(&host, &plan, "1.0.0", || {
         let r = bucket.rollback(HELLO_KEY);
         rollback_id = r.version_id.clone();
         r
-    });
+    }));
     assert_eq!(installed_version(&host, "hello").as_deref(), Some("1.0.0"));
     let history = bucket.history(HELLO_KEY);
-    println!("history after the rollback: {history}");
+    let current = history
+        .as_array()
+        .and_then(|versions| versions.iter().find(|v| v["current"] == true))
+        .unwrap_or_else(|| panic!("no current version in {history:#}"));
+    assert_eq!(current["version_id"], rollback_id.as_str(), "{history:#}");
+    assert_eq!(
+        current["sha256"],
+        pkgs.hello_v1.sha256.as_str(),
+        "{history:#}"
+    );
+    let status = agent_status(&host);
+    assert_eq!(
+        status["watches"]["hello"]["installed"]["version_id"],
+        rollback_id.as_str(),
+        "{status:#}"
+    );
 
     // --- a release that fails its health check ------------------------------------
     let installs_before = dpkg_installs(&host).len();
@@ -232,11 +254,14 @@ fn one_host_bootstraps_follows_releases_rolls_back_updates_its_agent_and_reboots
         );
         std::thread::sleep(Duration::from_millis(250));
     };
-    println!(
-        "{}: broken release marked bad after {:.1?}: {bad}",
+    let line = format!(
+        "{}: broken release 3.0.0 rolled back and marked bad {:.2?} after the release returned ({})",
         host.name(),
-        broken.at.elapsed()
+        broken.at.elapsed(),
+        bad["reason"]
     );
+    println!("{line}");
+    record.push(line);
     wait_serving(
         &host,
         plan.addr(),
@@ -268,7 +293,7 @@ fn one_host_bootstraps_follows_releases_rolls_back_updates_its_agent_and_reboots
 
     // --- the agent updates itself ---------------------------------------------------
     let agent_pid = host.main_pid("hoist-agent.service").unwrap();
-    bucket.release(&pkgs.agent_next, AGENT_KEY);
+    let agent_release = bucket.release(&pkgs.agent_next, AGENT_KEY);
     let updated = Instant::now() + PROPAGATION_DEADLINE;
     loop {
         let pid = host.main_pid("hoist-agent.service").unwrap();
@@ -300,6 +325,11 @@ fn one_host_bootstraps_follows_releases_rolls_back_updates_its_agent_and_reboots
         "the agent was restarted instead of re-executing itself:\n{}",
         diagnostics(&host)
     );
+    record.push(format!(
+        "{}: hoist-agent 0.1.1 installed and running (same pid, new executable) {:.2?} after the release returned",
+        host.name(),
+        agent_release.at.elapsed()
+    ));
 
     // --- reboot: everything comes back, nothing is reinstalled -----------------------
     let installs_before_reboot = dpkg_installs(&host).len();
@@ -311,7 +341,10 @@ fn one_host_bootstraps_follows_releases_rolls_back_updates_its_agent_and_reboots
         host.boot_started(),
         BOOTSTRAP_DEADLINE,
     );
-    println!("{}: rebooted in {took:.1?}", host.name());
+    record.push(format!(
+        "{}: rebooted and serving again in {took:.2?}",
+        host.name()
+    ));
     for unit in ["hoist-agent.service", "hello.service"] {
         assert_eq!(
             host.unit_property(unit, "ActiveState").unwrap(),
@@ -337,6 +370,8 @@ fn one_host_bootstraps_follows_releases_rolls_back_updates_its_agent_and_reboots
         Some("1.0.0")
     );
 
+    let path = artifacts::write_report("host-lifecycle.txt", &(record.join("\n") + "\n"));
+    println!("{}\n(written to {})", record.join("\n"), path.display());
     host.shutdown().unwrap();
 }
 
@@ -418,13 +453,19 @@ fn three_hosts_converge_on_every_release() {
                 &UnitSnapshot::take(host, "hello.service"),
                 &diagnostics(host),
             );
-            figures.push(format!("{label}: {} serving after {took:.2?}", host.name()));
+            figures.push(format!(
+                "  {label}: {} serving after {took:.2?}",
+                host.name()
+            ));
         }
     }
-    println!("propagation (from the command returning to the host serving it):");
-    for line in &figures {
-        println!("  {line}");
-    }
+    let report = format!(
+        "propagation over three hosts (from the command returning to the host serving it; \
+         agents poll every {TEST_POLL_INTERVAL} ± {TEST_POLL_JITTER}):\n{}\n",
+        figures.join("\n")
+    );
+    let path = artifacts::write_report("fleet-propagation.txt", &report);
+    println!("{report}(written to {})", path.display());
     for host in hosts {
         host.shutdown().unwrap();
     }

@@ -28,6 +28,7 @@
 //! `nsenter`, `unshare` and `setsid` (util-linux); a missing one is an error that
 //! names the install step.
 
+mod cgroup;
 mod command;
 mod error;
 mod host;

@@ -12,7 +12,9 @@
 //! that was killed.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
@@ -27,6 +29,8 @@ use hoist_testkit::s3server::S3Server;
 
 /// moto's pid, for the Ctrl-C handler (which cannot reach the `S3Server` guard).
 static MOTO_PID: AtomicU32 = AtomicU32::new(0);
+/// The package directory, for the Ctrl-C handler (which cannot reach its guard).
+static DIST_DIR: OnceLock<PathBuf> = OnceLock::new();
 
 /// Bound for each wait of the demo.
 const DEADLINE: Duration = Duration::from_secs(90);
@@ -40,7 +44,9 @@ fn main() -> ExitCode {
     match run() {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => {
-            eprintln!("demo: requests failed during an upgrade (see above)");
+            eprintln!(
+                "demo: requests failed or the service was restarted during an upgrade (see above)"
+            );
             ExitCode::FAILURE
         }
         Err(err) => {
@@ -74,6 +80,9 @@ fn handle_interrupts() {
                         nix::sys::signal::killpg(nix::unistd::Pid::from_raw(pid), Signal::SIGKILL);
                 }
             }
+            if let Some(dir) = DIST_DIR.get() {
+                let _ = std::fs::remove_dir_all(dir);
+            }
             std::process::exit(130);
         }
     });
@@ -93,6 +102,8 @@ struct Rollout {
     propagation: Duration,
     report: LoadReport,
     pids: (Option<u32>, Option<u32>),
+    /// The unit stayed active throughout (reloaded, never stopped or restarted).
+    stayed_up: bool,
 }
 
 fn run() -> Result<bool, String> {
@@ -110,6 +121,7 @@ fn run() -> Result<bool, String> {
         .prefix("hoist-demo-")
         .tempdir()
         .map_err(|e| format!("cannot create a temporary directory: {e}"))?;
+    let _ = DIST_DIR.set(dist.path().to_owned());
     let agent = agent_deb(&artifacts::hoist_agent(), "0.1.0", dist.path());
     let v1 = hello_deb(&artifacts::hello("1.0.0", None), "1.0.0", dist.path());
     let v2 = hello_deb(&artifacts::hello("2.0.0", None), "2.0.0", dist.path());
@@ -142,14 +154,20 @@ fn run() -> Result<bool, String> {
         "boot a new host from user-data rendered from cloud-init/user-data.yaml",
     );
     let plan = HostPlan::new("demo-host");
-    let spec = plan.spec(&server, &bucket);
+    let (user_data, command) = bucket.cloud_init(&plan.agent_config(&bucket));
+    shown(&command);
+    println!(
+        "    → {} lines of #cloud-config: writes /etc/hoist/agent.toml, downloads hoist-agent (presigned URL), checks its SHA-256, installs it, runs `hoist-agent once`, enables the agent",
+        user_data.lines().count()
+    );
+    let spec = plan.spec_with_user_data(&server, &user_data);
     println!(
         "  (the first run builds the host's root file system with debootstrap: about a minute, then cached)"
     );
     let host = spec.boot().map_err(|e| e.to_string())?;
     let to_v1 = wait_serving(&host, plan.addr(), "1.0.0", host.boot_started(), DEADLINE);
     println!(
-        "  booted in {:.1?}; serving 1.0.0 {:.1?} after the boot started",
+        "  booted (systemd + cloud-init bootstrap) in {:.1?}; serving 1.0.0 {:.1?} after the boot started",
         host.boot_time(),
         to_v1
     );
@@ -191,7 +209,7 @@ fn run() -> Result<bool, String> {
             r.pids.0.map_or("-".into(), |p| p.to_string()),
             r.pids.1.map_or("-".into(), |p| p.to_string()),
         );
-        ok &= r.report.total_failed() == 0;
+        ok &= r.report.total_failed() == 0 && r.stayed_up;
     }
     println!(
         "  (propagation: from the hoist command returning to the host serving the new version; the agent polls every 2 s here, 10 s by default)"
@@ -225,15 +243,23 @@ fn rollout(
     }
     let report = load.stop();
     let after = UnitSnapshot::take(host, "hello.service");
+    let stayed_up = after.active == "active"
+        && after.active_since == before.active_since
+        && after.non_reload_jobs == before.non_reload_jobs;
     println!(
-        "  serving {expect} {propagation:.1?} after the command returned; {} requests, {} failed; \
-         hello.service MainPID {:?} → {:?}, never stopped or restarted: {}",
+        "  serving {expect} {propagation:.1?} after the command returned; {} requests, {} failed",
         report.samples.len(),
         report.total_failed(),
-        before.main_pid,
-        after.main_pid,
-        after.active_since == before.active_since
-            && after.non_reload_jobs == before.non_reload_jobs
+    );
+    println!(
+        "  hello.service: MainPID {} → {}, {}",
+        before.main_pid.map_or("-".into(), |p| p.to_string()),
+        after.main_pid.map_or("-".into(), |p| p.to_string()),
+        if stayed_up {
+            "reloaded, never stopped or restarted"
+        } else {
+            "WAS STOPPED OR RESTARTED"
+        }
     );
     if report.total_failed() > 0 {
         print!("{}", report.summary());
@@ -244,6 +270,7 @@ fn rollout(
         propagation,
         report,
         pids: (before.main_pid, after.main_pid),
+        stayed_up,
     })
 }
 

@@ -22,6 +22,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use super::cgroup::{self, Placement};
 use super::command::{self, Output};
 use super::error::ContainerError;
 use super::layer::{self, LayerFile, NOCLOUD_SEED_DIR};
@@ -137,9 +138,20 @@ impl HostSpec {
             boot_time: Duration::ZERO,
             system_state: String::new(),
             boot_timeout: self.boot_timeout,
+            cgroup: Placement::SystemdScope,
             torn_down: false,
         };
         write_owner(&host.dir.join("owner"), std::process::id())?;
+        let id = host
+            .dir
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        host.cgroup = cgroup::place(&id)?;
+        if let Placement::Own(dir) = &host.cgroup {
+            fs::write(host.dir.join("cgroup"), dir.as_os_str().as_encoded_bytes())
+                .map_err(ContainerError::io("cannot record the container's cgroup"))?;
+        }
         let meta = self.meta_data.unwrap_or_else(|| {
             format!(
                 "instance-id: iid-{}-{}\nlocal-hostname: {}\n",
@@ -185,6 +197,8 @@ pub struct Host {
     boot_time: Duration,
     system_state: String,
     boot_timeout: Duration,
+    /// The container's cgroup (see [`cgroup`]).
+    cgroup: Placement,
     /// Set once the container is stopped and its files are removed.
     torn_down: bool,
 }
@@ -488,24 +502,30 @@ impl Host {
             self.dir.join("merged"),
         );
         // The overlay exists only in the private mount namespace unshare creates; sh
-        // then becomes systemd-nspawn (exec), so the child's pid is nspawn's.
+        // moves itself into the container's own cgroup (when it has one) and then
+        // becomes systemd-nspawn (exec), so the child's pid is nspawn's.
         let script = r#"mount -t overlay overlay -o "lowerdir=$1,upperdir=$2,workdir=$3" "$4" || exit 125
-shift 4
+if [ -n "$5" ]; then echo $$ > "$5/cgroup.procs" || exit 126; fi
+shift 5
 exec systemd-nspawn "$@""#;
+        let (cgroup_dir, unit_args): (PathBuf, &[&str]) = match &self.cgroup {
+            Placement::SystemdScope => (PathBuf::new(), &[]),
+            Placement::Own(dir) => (dir.clone(), &["--keep-unit"]),
+        };
         let mut cmd = Command::new("setsid");
         cmd.env("SYSTEMD_NSPAWN_UNIFIED_HIERARCHY", "1")
             .args(["unshare", "--mount", "--propagation", "private", "--"])
             .args(["/bin/sh", "-c", script, "hoist-container"])
-            .args([&lower, &upper, &work, &merged])
+            .args([&lower, &upper, &work, &merged, &cgroup_dir])
             .arg("-D")
             .arg(&merged)
             .args([
                 "--boot",
                 "--register=no",
-                "--keep-unit",
                 "--link-journal=no",
                 "--console=read-only",
             ])
+            .args(unit_args)
             .arg(format!("--machine={}", self.name))
             .arg(format!("--uuid={}", self.uuid))
             .stdin(Stdio::null())
@@ -667,6 +687,11 @@ exec systemd-nspawn "$@""#;
         self.stop();
         let needle = self.dir.display().to_string();
         let mut leftovers = Vec::new();
+        if let Placement::Own(dir) = &self.cgroup {
+            if let Err(e) = cgroup::remove_tree(dir) {
+                leftovers.push(e);
+            }
+        }
         if let Err(err) = fs::remove_dir_all(&self.dir) {
             if err.kind() != std::io::ErrorKind::NotFound {
                 leftovers.push(format!("cannot remove `{needle}`: {err}"));
@@ -752,7 +777,12 @@ fn read_owner(path: &Path) -> Option<(u32, u64)> {
 /// Kills and removes hosts whose test process is gone (it was killed before its
 /// `Drop` could run). Every [`HostSpec::boot`] does this first.
 pub fn sweep_stale_hosts() {
-    sweep(|owner| !owner.is_some_and(|(pid, start)| procfs::is_same_process(pid, start)));
+    sweep(|owner| {
+        !owner.is_some_and(|(pid, start)| match start {
+            Some(start) => procfs::is_same_process(pid, start),
+            None => procfs::is_alive(pid),
+        })
+    });
 }
 
 /// Kills every host this process booted and removes its files, without going
@@ -763,15 +793,28 @@ pub fn kill_hosts_of_this_process() {
     sweep(|owner| owner.is_some_and(|(pid, _)| pid == me));
 }
 
-/// Kills (SIGKILL to PID 1 and nspawn) and removes every host whose owner record
-/// (`pid start_time`, `None` when unreadable) matches `doomed`.
-fn sweep(doomed: impl Fn(Option<(u32, u64)>) -> bool) {
+/// The process that booted the host in `dir`: pid and start time from its `owner`
+/// file, else the pid in the directory's name `NAME-PID-SEQ` (a directory is
+/// created a moment before its owner file is written).
+fn owner_of(dir: &Path) -> Option<(u32, Option<u64>)> {
+    if let Some((pid, start)) = read_owner(&dir.join("owner")) {
+        return Some((pid, Some(start)));
+    }
+    let name = dir.file_name()?.to_str()?;
+    let mut parts = name.rsplitn(3, '-');
+    let _seq = parts.next()?;
+    Some((parts.next()?.parse().ok()?, None))
+}
+
+/// Kills (SIGKILL to PID 1 and nspawn) and removes every host whose owner (see
+/// [`owner_of`]) matches `doomed`.
+fn sweep(doomed: impl Fn(Option<(u32, Option<u64>)>) -> bool) {
     let Ok(entries) = fs::read_dir(hosts_dir()) else {
         return;
     };
     for entry in entries.flatten() {
         let dir = entry.path();
-        if !doomed(read_owner(&dir.join("owner"))) {
+        if !doomed(owner_of(&dir)) {
             continue;
         }
         if let Some((pid, start)) = read_owner(&dir.join("nspawn")) {
@@ -787,6 +830,9 @@ fn sweep(doomed: impl Fn(Option<(u32, u64)>) -> bool) {
                 }
             }
         }
+        if let Ok(cgroup_dir) = fs::read_to_string(dir.join("cgroup")) {
+            let _ = cgroup::remove_tree(Path::new(&cgroup_dir));
+        }
         let _ = fs::remove_dir_all(&dir);
     }
 }
@@ -794,6 +840,17 @@ fn sweep(doomed: impl Fn(Option<(u32, u64)>) -> bool) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn owner_comes_from_the_file_or_the_directory_name() {
+        let base = tempfile::tempdir().unwrap();
+        let dir = base.path().join("e2e-fleet-3-4242-7");
+        fs::create_dir(&dir).unwrap();
+        assert_eq!(owner_of(&dir), Some((4242, None)));
+        write_owner_pid(&dir.join("owner"), 17, 99).unwrap();
+        assert_eq!(owner_of(&dir), Some((17, Some(99))));
+        assert_eq!(owner_of(&base.path().join("nonsense")), None);
+    }
 
     #[test]
     fn names_are_checked() {
