@@ -32,7 +32,7 @@ die() { printf 'error: %s\n' "$*" >&2; exit 1; }
 command -v cargo >/dev/null || die "cargo is missing: install Rust with rustup (https://rustup.rs), then run this again"
 
 printf '==> installing what the demo needs (skipped when already there)\n'
-scripts/install-test-deps.sh
+scripts/install-test-deps.sh --demo
 
 # The demo program builds everything else itself (in a target directory of its own,
 # so it never waits for another cargo run).

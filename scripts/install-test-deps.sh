@@ -5,6 +5,7 @@
 #
 #   scripts/install-test-deps.sh            # everything `make test` needs
 #   scripts/install-test-deps.sh --bench    # plus the load and timing tools of bench/
+#   scripts/install-test-deps.sh --demo     # what `make demo` needs (no garage)
 #
 # Where things go (outside the repository, shared by every clone on the machine):
 #   $HOIST_CACHE/venv      moto[server] (the default S3 server of the tests)
@@ -15,7 +16,13 @@ HOIST_CACHE=${HOIST_CACHE:-/var/cache/hoist-test}
 MOTO_VERSION=${MOTO_VERSION:-5.2.1}
 GARAGE_VERSION=${GARAGE_VERSION:-2.5.0}
 want_bench=0
-[ "${1:-}" = "--bench" ] && want_bench=1
+want_garage=1
+case "${1:-}" in
+    --bench) want_bench=1 ;;
+    --demo) want_garage=0 ;;
+    "") ;;
+    *) echo "usage: $0 [--bench|--demo]" >&2; exit 2 ;;
+esac
 
 say() { printf '==> %s\n' "$*"; }
 die() { printf 'error: %s\n' "$*" >&2; exit 1; }
@@ -63,7 +70,7 @@ if ! "$HOIST_CACHE/venv/bin/moto_server" --help >/dev/null 2>&1; then
 fi
 
 # --- garage (S3 that checks signatures and Content-MD5) -------------------------
-if ! garage --version 2>/dev/null | grep -q "$GARAGE_VERSION"; then
+if [ $want_garage = 1 ] && ! garage --version 2>/dev/null | grep -q "$GARAGE_VERSION"; then
     say "cargo install garage@$GARAGE_VERSION (about 10 minutes, once per machine)"
     cargo install --quiet --locked garage --version "$GARAGE_VERSION"
 fi

@@ -28,6 +28,7 @@
 
 mod compress;
 mod control;
+mod digest;
 mod docs;
 mod error;
 mod inspect;

@@ -7,12 +7,13 @@ use std::io::{self, Read, Seek, Write};
 use std::num::NonZeroUsize;
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
-use md5::{Digest, Md5};
 use tracing::debug;
 
 use crate::compress::{self, Encoder};
 use crate::control;
+use crate::digest::{Md5Worker, SourceReader};
 use crate::layout::{Layout, Node, Payload};
 use crate::tarball::TarWriter;
 use crate::{BuildOptions, Compression, DebError, PackageSpec, policy};
@@ -89,9 +90,10 @@ pub fn build(spec: &PackageSpec, options: &BuildOptions) -> Result<PathBuf, DebE
         (format!("data.tar.{ext}"), MemberSource::File(data.file)),
     ];
     write_ar(temp.as_file_mut(), members, layout.epoch).map_err(write_err(&file_name))?;
-    let file = temp.as_file();
-    file.set_permissions(fs::Permissions::from_mode(0o644))
-        .and_then(|()| file.sync_all())
+    // No fsync: like dpkg-deb, a build output need not survive a power cut; the
+    // rename alone guarantees that nobody ever sees a partial package.
+    temp.as_file()
+        .set_permissions(fs::Permissions::from_mode(0o644))
         .map_err(write_err(&file_name))?;
     temp.persist(&target)
         .map_err(|e| write_err(&file_name)(e.error))?;
@@ -162,8 +164,9 @@ fn write_data(
         source,
     };
     let out = tempfile::tempfile_in(dir).map_err(write_err)?;
-    let mut tar = TarWriter::new(Encoder::new(compression, threads, out)?);
-    let mut md5sums = String::new();
+    let encoder = Encoder::new(compression, threads, out)?;
+    let mut tar = TarWriter::new(io::BufWriter::with_capacity(1 << 20, encoder));
+    let md5 = Md5Worker::start().map_err(write_err)?;
     let mut installed_size_kib = 0;
     tar.dir("./", 0o755, layout.epoch).map_err(write_err)?;
     for (path, node) in &layout.entries {
@@ -178,20 +181,37 @@ fn write_data(
                 mode,
                 mtime,
             } => {
+                installed_size_kib += payload.size().div_ceil(1024);
                 let name = format!("./{}", path.display());
-                let size = payload.size();
-                installed_size_kib += size.div_ceil(1024);
-                let digest = append_file(&mut tar, &name, *mode, *mtime, payload, dir)?;
-                let dest = format!("/{}", path.display());
-                if !layout.conffiles.contains(&dest) {
-                    md5sums.push_str(&format!("{}  {}\n", hex::encode(digest), path.display()));
-                }
+                append_file(&mut tar, &md5, &name, *mode, *mtime, payload, dir)?;
             }
         }
     }
-    let encoder = tar.finish().map_err(write_err)?;
+    let encoder = tar
+        .finish()
+        .and_then(|buffered| {
+            buffered
+                .into_inner()
+                .map_err(io::IntoInnerError::into_error)
+        })
+        .map_err(write_err)?;
     let mut file = encoder.finish().map_err(write_err)?;
     file.rewind().map_err(write_err)?;
+
+    // md5sums lists every regular file but the conffiles (dpkg records their hashes in
+    // its status file), in archive order.
+    let digests = md5.finish().map_err(write_err)?;
+    let files = layout.entries.iter().filter_map(|(path, node)| match node {
+        Node::File { .. } => Some(path),
+        Node::Dir => None,
+    });
+    let mut md5sums = String::new();
+    for (path, digest) in files.zip(&digests) {
+        let dest = format!("/{}", path.display());
+        if !layout.conffiles.contains(&dest) {
+            md5sums.push_str(&format!("{}  {}\n", hex::encode(digest), path.display()));
+        }
+    }
     debug!(installed_size_kib, "data.tar written");
     Ok(DataMember {
         file,
@@ -200,15 +220,16 @@ fn write_data(
     })
 }
 
-/// Appends one file and returns the MD5 of the bytes written.
+/// Appends one file, its bytes also going to the md5 worker.
 fn append_file(
-    tar: &mut TarWriter<Encoder>,
+    tar: &mut TarWriter<io::BufWriter<Encoder>>,
+    md5: &Md5Worker,
     name: &str,
     mode: u32,
     mtime: u64,
     payload: &Payload,
     dir: &Path,
-) -> Result<[u8; 16], DebError> {
+) -> Result<(), DebError> {
     let write_err = |source: io::Error| DebError::Write {
         what: "data.tar".into(),
         dir: dir.to_owned(),
@@ -216,9 +237,9 @@ fn append_file(
     };
     match payload {
         Payload::Generated(bytes) => {
+            md5.chunk(Arc::new(bytes.clone())).map_err(write_err)?;
             tar.file(name, mode, mtime, bytes.len() as u64, bytes.as_slice())
                 .map_err(write_err)?;
-            Ok(Md5::digest(bytes).into())
         }
         Payload::Source { path, role, size } => {
             let unreadable = |source: io::Error| DebError::UnreadableFile {
@@ -227,18 +248,13 @@ fn append_file(
                 source,
             };
             let mut file = File::open(path).map_err(unreadable)?;
-            let mut reader = HashingReader {
-                inner: (&mut file).take(*size),
-                md5: Md5::new(),
-                count: 0,
-                error: None,
-            };
+            let mut reader = SourceReader::new(&mut file, *size, md5);
             let written = tar.file(name, mode, mtime, *size, &mut reader);
             if let Some(source) = reader.error.take() {
                 return Err(unreadable(source));
             }
             written.map_err(write_err)?;
-            let HashingReader { md5, count, .. } = reader;
+            let count = reader.count;
             let mut probe = [0u8; 1];
             let grew = file.read(&mut probe).map_err(unreadable)? > 0;
             if count != *size || grew {
@@ -248,35 +264,9 @@ fn append_file(
                     expected: *size,
                 });
             }
-            Ok(md5.finalize().into())
         }
     }
-}
-
-/// Hashes what passes through it; remembers a read error so it is reported as a
-/// problem with the input rather than with the output.
-struct HashingReader<R> {
-    inner: R,
-    md5: Md5,
-    count: u64,
-    error: Option<io::Error>,
-}
-
-impl<R: Read> Read for HashingReader<R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        match self.inner.read(buf) {
-            Ok(n) => {
-                self.md5.update(&buf[..n]);
-                self.count += n as u64;
-                Ok(n)
-            }
-            Err(e) => {
-                let kind = e.kind();
-                self.error = Some(e);
-                Err(io::Error::new(kind, "reading the input file failed"))
-            }
-        }
-    }
+    md5.end_file().map_err(write_err)
 }
 
 fn write_control(
@@ -329,7 +319,8 @@ enum MemberSource {
 }
 
 fn write_ar(out: &mut File, members: [(String, MemberSource); 3], mtime: u64) -> io::Result<()> {
-    let mut ar = ar::Builder::new(io::BufWriter::new(out));
+    // Unbuffered, so that copying the members is a file-to-file copy in the kernel.
+    let mut ar = ar::Builder::new(out);
     for (name, source) in members {
         let size = match &source {
             MemberSource::Bytes(bytes) => bytes.len() as u64,

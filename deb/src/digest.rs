@@ -1,0 +1,192 @@
+//! The MD5 of every packed file (for `md5sums`), computed on a worker thread from the
+//! very bytes that go into `data.tar`, so hashing does not hold up the tar stream.
+//!
+//! [`SourceReader`] reads an input file in large chunks, hands each chunk to the
+//! [`Md5Worker`] and serves it to the tar writer; the worker returns one digest per
+//! file, in order.
+
+use std::fs::File;
+use std::io::{self, Read, Take};
+use std::sync::Arc;
+use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+use std::thread::JoinHandle;
+
+use md5::{Digest, Md5};
+
+/// Bytes read from an input file at a time.
+const CHUNK: usize = 256 * 1024;
+/// Chunks in flight to the worker (bounds memory to 8 MiB).
+const QUEUE: usize = 32;
+
+enum Message {
+    Chunk(Arc<Vec<u8>>),
+    EndOfFile,
+}
+
+/// Hashes chunks on its own thread; one digest per [`end_file`](Self::end_file).
+/// Hashed chunks come back for reuse, so reading does not allocate (and page-fault)
+/// fresh buffers all the time.
+pub(crate) struct Md5Worker {
+    sender: SyncSender<Message>,
+    recycled: Receiver<Arc<Vec<u8>>>,
+    handle: JoinHandle<Vec<[u8; 16]>>,
+}
+
+impl std::fmt::Debug for Md5Worker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Md5Worker")
+    }
+}
+
+impl Md5Worker {
+    pub(crate) fn start() -> io::Result<Self> {
+        let (sender, receiver) = sync_channel(QUEUE);
+        let (recycle, recycled) = sync_channel(QUEUE + 2);
+        let handle = std::thread::Builder::new()
+            .name("hoist-deb-md5".into())
+            .spawn(move || hash_all(&receiver, &recycle))?;
+        Ok(Md5Worker {
+            sender,
+            recycled,
+            handle,
+        })
+    }
+
+    /// An empty buffer of [`CHUNK`] capacity, reused when one is available.
+    fn buffer(&self) -> Vec<u8> {
+        while let Ok(chunk) = self.recycled.try_recv() {
+            // The reader let go of it before asking; the worker has hashed it.
+            if let Ok(mut buf) = Arc::try_unwrap(chunk) {
+                buf.clear();
+                return buf;
+            }
+        }
+        Vec::with_capacity(CHUNK)
+    }
+
+    /// Adds bytes to the current file.
+    pub(crate) fn chunk(&self, chunk: Arc<Vec<u8>>) -> io::Result<()> {
+        self.send(Message::Chunk(chunk))
+    }
+
+    /// Ends the current file: its digest is the next one [`finish`](Self::finish) returns.
+    pub(crate) fn end_file(&self) -> io::Result<()> {
+        self.send(Message::EndOfFile)
+    }
+
+    /// The digests of all files, in the order they were ended.
+    pub(crate) fn finish(self) -> io::Result<Vec<[u8; 16]>> {
+        drop(self.sender);
+        self.handle
+            .join()
+            .map_err(|_| io::Error::other("the md5 worker thread panicked"))
+    }
+
+    fn send(&self, message: Message) -> io::Result<()> {
+        self.sender
+            .send(message)
+            .map_err(|_| io::Error::other("the md5 worker thread stopped"))
+    }
+}
+
+fn hash_all(receiver: &Receiver<Message>, recycle: &SyncSender<Arc<Vec<u8>>>) -> Vec<[u8; 16]> {
+    let mut digests = Vec::new();
+    let mut md5 = Md5::new();
+    for message in receiver {
+        match message {
+            Message::Chunk(chunk) => {
+                md5.update(chunk.as_slice());
+                // A full queue or a gone reader only means this buffer is not reused.
+                let _ = recycle.try_send(chunk);
+            }
+            Message::EndOfFile => digests.push(md5.finalize_reset().into()),
+        }
+    }
+    digests
+}
+
+/// Reads at most `limit` bytes of a file for the tar writer, passing every chunk to the
+/// [`Md5Worker`]. A read error is kept in [`error`](Self::error) so the caller can
+/// report it as a problem with the input rather than with the output.
+pub(crate) struct SourceReader<'a> {
+    file: Take<&'a mut File>,
+    worker: &'a Md5Worker,
+    chunk: Arc<Vec<u8>>,
+    pos: usize,
+    /// Bytes served so far.
+    pub(crate) count: u64,
+    /// The first read error, if any.
+    pub(crate) error: Option<io::Error>,
+}
+
+impl<'a> SourceReader<'a> {
+    pub(crate) fn new(file: &'a mut File, limit: u64, worker: &'a Md5Worker) -> Self {
+        SourceReader {
+            file: file.take(limit),
+            worker,
+            chunk: Arc::new(Vec::new()),
+            pos: 0,
+            count: 0,
+            error: None,
+        }
+    }
+
+    fn refill(&mut self) -> io::Result<()> {
+        // Let go of the served chunk first so that it can come back for reuse.
+        self.chunk = Arc::new(Vec::new());
+        let mut buf = self.worker.buffer();
+        if let Err(e) = (&mut self.file).take(CHUNK as u64).read_to_end(&mut buf) {
+            let kind = e.kind();
+            self.error = Some(e);
+            return Err(io::Error::new(kind, "reading the input file failed"));
+        }
+        self.chunk = Arc::new(buf);
+        self.pos = 0;
+        if !self.chunk.is_empty() {
+            self.worker.chunk(Arc::clone(&self.chunk))?;
+        }
+        Ok(())
+    }
+}
+
+impl Read for SourceReader<'_> {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        if self.pos == self.chunk.len() {
+            self.refill()?;
+        }
+        let available = &self.chunk[self.pos..];
+        let n = available.len().min(out.len());
+        out[..n].copy_from_slice(&available[..n]);
+        self.pos += n;
+        self.count += n as u64;
+        Ok(n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::{Seek, Write};
+
+    #[test]
+    fn digests_match_the_bytes_served() {
+        let worker = Md5Worker::start().unwrap();
+        let big: Vec<u8> = (0..CHUNK * 2 + 17).map(|i| (i % 251) as u8).collect();
+        let mut served = Vec::new();
+        for content in [&big[..], b"", b"small"] {
+            let mut file = tempfile::tempfile().unwrap();
+            file.write_all(content).unwrap();
+            file.rewind().unwrap();
+            let mut reader = SourceReader::new(&mut file, content.len() as u64, &worker);
+            let mut out = Vec::new();
+            reader.read_to_end(&mut out).unwrap();
+            assert_eq!(reader.count, content.len() as u64);
+            worker.end_file().unwrap();
+            served.push(out);
+        }
+        let digests = worker.finish().unwrap();
+        let expected: Vec<[u8; 16]> = served.iter().map(|b| Md5::digest(b).into()).collect();
+        assert_eq!(digests, expected);
+        assert_eq!(served[0], big);
+    }
+}
