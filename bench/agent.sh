@@ -101,7 +101,7 @@ build_deb() {
             printf '\n[[files]]\nsource = "%s"\ndest = "/usr/share/hello/payload.bin"\nmode = "0644"\n' "$payload"
         fi
     } >"$dir/hoist.toml"
-    "$HOIST" build --manifest "$dir/hoist.toml" --out-dir "$dir/dist" --compression zstd 2>/dev/null
+    "$HOIST" build --manifest "$dir/hoist.toml" --out-dir "$dir/dist" --compression gzip 2>/dev/null
 }
 release() { # release DEB → prints the VersionId
     "$HOIST" release --deb "$1" --bucket releases --key hello/hello.deb --endpoint "$ENDPOINT" --path-style 2>/dev/null

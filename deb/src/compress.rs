@@ -7,8 +7,8 @@
 //!   joined with sync flushes (like pigz without dictionaries). On the benchmark payload
 //!   this is within 0.1% of `gzip -9`'s size.
 //! - xz: liblzma's block-parallel encoder, preset 6 (dpkg-deb's default), CRC64.
-//! - zstd: level 3 (dpkg-deb's default) with zstd's worker threads (their output is
-//!   the same for any worker count >= 1).
+//! - zstd: level 3 (dpkg-deb's default), 8 MiB chunks compressed into independent
+//!   frames in parallel (see [`crate::zstd_frames`]).
 
 use std::fs::File;
 use std::io::{self, Read, Write};
@@ -18,6 +18,7 @@ use gzp::ZWriter;
 use gzp::deflate::Gzip;
 use gzp::par::compress::{ParCompress, ParCompressBuilder};
 
+use crate::zstd_frames::FrameWriter;
 use crate::{Compression, DebError};
 
 /// Size of the independently deflated gzip blocks.
@@ -43,7 +44,7 @@ pub(crate) struct Encoder {
 enum Inner {
     Gzip(ParCompress<'static, Gzip, File>),
     Xz(liblzma::write::XzEncoder<File>),
-    Zstd(zstd::stream::write::Encoder<'static, File>),
+    Zstd(FrameWriter),
 }
 
 impl std::fmt::Debug for Encoder {
@@ -90,17 +91,9 @@ impl Encoder {
                     .map_err(|e| fail(e.to_string()))?;
                 Inner::Xz(liblzma::write::XzEncoder::new_stream(out, stream))
             }
-            Compression::Zstd => {
-                let mut encoder = zstd::stream::write::Encoder::new(out, ZSTD_LEVEL)
-                    .map_err(|e| fail(e.to_string()))?;
-                encoder
-                    .multithread(thread_count)
-                    .map_err(|e| fail(e.to_string()))?;
-                encoder
-                    .include_checksum(true)
-                    .map_err(|e| fail(e.to_string()))?;
-                Inner::Zstd(encoder)
-            }
+            Compression::Zstd => Inner::Zstd(
+                FrameWriter::new(out, ZSTD_LEVEL, threads).map_err(|e| fail(e.to_string()))?,
+            ),
         };
         Ok(Encoder { inner: Some(inner) })
     }

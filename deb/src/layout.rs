@@ -67,9 +67,10 @@ pub(crate) enum Node {
 /// Everything the writer needs, fully resolved.
 #[derive(Debug)]
 pub(crate) struct Layout {
-    /// Entries keyed by their path relative to `/` (e.g. `usr/bin/hello`). `PathBuf`
-    /// orders component by component, so a directory sorts before its contents.
-    pub entries: BTreeMap<PathBuf, Node>,
+    /// Entries keyed by their path relative to `/` (e.g. `usr/bin/hello`), in byte
+    /// order (as dpkg-deb sorts in the C locale): a directory is a prefix of its
+    /// contents, so it always comes before them.
+    pub entries: BTreeMap<String, Node>,
     /// Absolute paths of the conffiles, sorted.
     pub conffiles: Vec<String>,
     /// The upper bound of every mtime; also the mtime of directories and generated files.
@@ -95,7 +96,7 @@ struct Pending {
 impl Layout {
     /// Resolves `spec`. Reads only metadata and small files (scripts, lintian overrides).
     pub(crate) fn plan(spec: &PackageSpec, options: &BuildOptions) -> Result<Layout, DebError> {
-        let mut files: BTreeMap<PathBuf, Pending> = BTreeMap::new();
+        let mut files: BTreeMap<String, Pending> = BTreeMap::new();
         let mut newest: Option<u64> = None;
         let mut saw = |mtime: u64| newest = Some(newest.map_or(mtime, |n| n.max(mtime)));
 
@@ -172,7 +173,7 @@ impl Layout {
 
         let conffiles = files
             .keys()
-            .map(|key| format!("/{}", key.display()))
+            .map(|key| format!("/{key}"))
             .filter(|dest| dest.starts_with("/etc/"))
             .collect();
         let entries = with_parent_dirs(files, epoch)?;
@@ -198,8 +199,8 @@ fn source_pending(path: PathBuf, role: String, found: &Found, mode: u32) -> Pend
 }
 
 fn insert(
-    files: &mut BTreeMap<PathBuf, Pending>,
-    key: PathBuf,
+    files: &mut BTreeMap<String, Pending>,
+    key: String,
     dest: &str,
     pending: Pending,
 ) -> Result<(), DebError> {
@@ -214,7 +215,7 @@ fn insert(
 /// Adds the changelog, the copyright file and the lintian overrides.
 fn add_generated_docs(
     spec: &PackageSpec,
-    files: &mut BTreeMap<PathBuf, Pending>,
+    files: &mut BTreeMap<String, Pending>,
     epoch: u64,
 ) -> Result<(), DebError> {
     let generated = |bytes: Vec<u8>| Pending {
@@ -263,26 +264,27 @@ fn add_generated_docs(
 
 /// Clamps mtimes and adds every parent directory; rejects a file used as a directory.
 fn with_parent_dirs(
-    files: BTreeMap<PathBuf, Pending>,
+    files: BTreeMap<String, Pending>,
     epoch: u64,
-) -> Result<BTreeMap<PathBuf, Node>, DebError> {
+) -> Result<BTreeMap<String, Node>, DebError> {
     let mut entries = BTreeMap::new();
     for key in files.keys() {
-        for parent in key.ancestors().skip(1) {
-            if parent.as_os_str().is_empty() {
-                break;
-            }
+        let mut parent = key.as_str();
+        while let Some(end) = parent.rfind('/') {
+            parent = &parent[..end];
             if files.contains_key(parent) {
                 return Err(DebError::bad_dest(
-                    &format!("/{}", key.display()),
+                    &format!("/{key}"),
                     format!(
-                        "/{} is installed as a file, so it cannot also be a directory: \
-                         change one of the destinations",
-                        parent.display()
+                        "/{parent} is installed as a file, so it cannot also be a directory: \
+                         change one of the destinations"
                     ),
                 ));
             }
-            entries.insert(parent.to_path_buf(), Node::Dir);
+            if entries.insert(parent.to_owned(), Node::Dir).is_some() {
+                // Its own parents are in already.
+                break;
+            }
         }
     }
     for (key, pending) in files {
@@ -300,7 +302,7 @@ fn with_parent_dirs(
 }
 
 /// Validates an absolute install path and returns it relative to `/`.
-pub(crate) fn check_dest(dest: &str) -> Result<PathBuf, DebError> {
+pub(crate) fn check_dest(dest: &str) -> Result<String, DebError> {
     if !dest.starts_with('/') {
         return Err(DebError::bad_dest(
             dest,
@@ -326,27 +328,23 @@ pub(crate) fn check_dest(dest: &str) -> Result<PathBuf, DebError> {
             "it contains `//`: remove the empty component",
         ));
     }
-    // Path::components() would silently drop `.` components, so split by hand.
-    let mut relative = PathBuf::new();
-    for part in dest.split('/').skip(1) {
-        if part == "." || part == ".." {
-            return Err(DebError::bad_dest(
-                dest,
-                "it contains `.` or `..`: write the plain absolute path",
-            ));
-        }
-        relative.push(part);
+    let relative = &dest[1..];
+    if relative.split('/').any(|part| part == "." || part == "..") {
+        return Err(DebError::bad_dest(
+            dest,
+            "it contains `.` or `..`: write the plain absolute path",
+        ));
     }
-    if relative.as_os_str().is_empty() {
+    if relative.is_empty() {
         return Err(DebError::bad_dest(dest, "it is `/`: name a file below it"));
     }
-    if relative.starts_with("DEBIAN") {
+    if relative == "DEBIAN" || relative.starts_with("DEBIAN/") {
         return Err(DebError::bad_dest(
             dest,
             "/DEBIAN is reserved for control files: use the scripts settings for maintainer scripts",
         ));
     }
-    Ok(relative)
+    Ok(relative.to_owned())
 }
 
 /// The unit name (the file name of `source`), checked to be a manageable unit.
@@ -431,10 +429,7 @@ mod tests {
 
     #[test]
     fn destinations_are_checked() {
-        assert_eq!(
-            check_dest("/usr/bin/hello").unwrap(),
-            PathBuf::from("usr/bin/hello")
-        );
+        assert_eq!(check_dest("/usr/bin/hello").unwrap(), "usr/bin/hello");
         for bad in [
             "usr/bin/hello",
             "/",

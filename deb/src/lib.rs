@@ -38,6 +38,7 @@ pub mod scripts;
 mod spec;
 mod tarball;
 mod writer;
+mod zstd_frames;
 
 pub use error::DebError;
 pub use inspect::{DebInfo, inspect};

@@ -173,7 +173,7 @@ fn write_data(
         match node {
             Node::Dir => {
                 installed_size_kib += 1;
-                tar.dir(&format!("./{}/", path.display()), 0o755, layout.epoch)
+                tar.dir(&format!("./{path}/"), 0o755, layout.epoch)
                     .map_err(write_err)?;
             }
             Node::File {
@@ -182,7 +182,7 @@ fn write_data(
                 mtime,
             } => {
                 installed_size_kib += payload.size().div_ceil(1024);
-                let name = format!("./{}", path.display());
+                let name = format!("./{path}");
                 append_file(&mut tar, &md5, &name, *mode, *mtime, payload, dir)?;
             }
         }
@@ -207,9 +207,9 @@ fn write_data(
     });
     let mut md5sums = String::new();
     for (path, digest) in files.zip(&digests) {
-        let dest = format!("/{}", path.display());
+        let dest = format!("/{path}");
         if !layout.conffiles.contains(&dest) {
-            md5sums.push_str(&format!("{}  {}\n", hex::encode(digest), path.display()));
+            md5sums.push_str(&format!("{}  {path}\n", hex::encode(digest)));
         }
     }
     debug!(installed_size_kib, "data.tar written");

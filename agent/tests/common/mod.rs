@@ -164,7 +164,7 @@ impl World {
             .arg(&manifest_path)
             .arg("--out-dir")
             .arg(&out_dir)
-            .args(["--compression", "zstd"]);
+            .args(["--compression", "gzip"]);
         if let Some(arch) = &extras.arch {
             cmd.args(["--arch", arch]);
         }
