@@ -269,10 +269,6 @@ impl Syncer {
         ) {
             Ok(()) => {}
             Err(Refusal::Retry(why)) => {
-                if let Some(dir) = std::env::var_os("DEBUG_KEEP_BAD") {
-                    let dest = std::path::Path::new(&dir).join(format!("bad-{}", std::process::id()));
-                    let _ = downloaded.persist(&dest);
-                }
                 return Err(SyncError::Transfer(format!(
                     "{what}: {why}; will download again"
                 )));

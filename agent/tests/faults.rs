@@ -190,11 +190,7 @@ fn agent_killed_or_stopped_during_a_download_installs_nothing_half_and_finishes_
 
     // Restarted, the agent cleans up and finishes the update.
     world.proxy.set_rate(None);
-    std::fs::copy(&v2, "/tmp/debug-v2.deb").unwrap();
-    let mut cmd = world.agent_command(&config, &["run"]);
-    cmd.env("DEBUG_KEEP_BAD", "/tmp/debugbad").env("RUST_LOG", "info");
-    std::fs::create_dir_all("/tmp/debugbad").unwrap();
-    let agent = common::AgentProcess::spawn(cmd);
+    let agent = world.start_agent(&config);
     agent.wait_for_log("removed partial downloads left by a previous run", 1, LONG);
     target.wait_version("2.0.0", LONG);
     wait_installed(&world, "hello", "2.0.0", LONG);

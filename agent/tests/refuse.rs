@@ -128,8 +128,8 @@ fn refused_objects_are_not_installed_and_marked_bad() {
     let last = bytes.len() - 1;
     bytes[last] ^= 0x55;
     std::fs::write(&corrupt, &bytes).unwrap();
-    let corrupt_id = runtime
-        .block_on(s3.put_file(&corrupt, &v2_meta, &PutOptions::default()))
+    let corrupt_id = world
+        .held(|| runtime.block_on(s3.put_file(&corrupt, &v2_meta, &PutOptions::default())))
         .unwrap()
         .version_id
         .expect("versioned bucket");
@@ -147,8 +147,8 @@ fn refused_objects_are_not_installed_and_marked_bad() {
         .unwrap()
         .metadata;
     forged.minisig = v2_meta.minisig.clone();
-    let forged_id = runtime
-        .block_on(s3.put_file(&v4, &forged, &PutOptions::default()))
+    let forged_id = world
+        .held(|| runtime.block_on(s3.put_file(&v4, &forged, &PutOptions::default())))
         .unwrap()
         .version_id
         .expect("versioned bucket");

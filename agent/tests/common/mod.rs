@@ -198,6 +198,21 @@ impl World {
         self.release_to(&self.key, deb, sign_key)
     }
 
+    /// Runs `write` (a release or rollback) while the agent's requests are held in the
+    /// proxy, so that none reaches the server while it stores the new version.
+    ///
+    /// Works around a moto race (5.2.1): a new key is visible before moto has computed
+    /// its ETag, and the ETag is computed lazily, without a lock, from a buffer shared
+    /// with every reader. A HEAD arriving in that window computes it concurrently with
+    /// the PUT's own response, and a wrong ETag is cached for good: the agent then sees
+    /// an MD5 mismatch on every download (and rightly never installs it).
+    pub fn held<T>(&self, write: impl FnOnce() -> T) -> T {
+        self.proxy.hold();
+        let result = write();
+        self.proxy.unhold();
+        result
+    }
+
     /// `hoist release` to another key of the bucket; returns the new VersionId.
     pub fn release_to(&self, key: &str, deb: &Path, sign_key: Option<&Path>) -> String {
         let mut cmd = self.hoist();
@@ -211,7 +226,7 @@ impl World {
         if let Some(key) = sign_key {
             cmd.arg("--sign-key").arg(key);
         }
-        let out = run_ok(&mut cmd, "hoist release");
+        let out = self.held(|| run_ok(&mut cmd, "hoist release"));
         out.trim().to_owned()
     }
 
@@ -219,7 +234,9 @@ impl World {
     pub fn rollback(&self) -> String {
         let mut cmd = self.hoist();
         cmd.arg("rollback").args(self.s3_args(&self.key));
-        run_ok(&mut cmd, "hoist rollback").trim().to_owned()
+        self.held(|| run_ok(&mut cmd, "hoist rollback"))
+            .trim()
+            .to_owned()
     }
 
     /// A minisign key pair without password (`minisign -G -W`): (secret, public text).

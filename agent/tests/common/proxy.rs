@@ -17,13 +17,25 @@ use tokio::sync::watch;
 /// Request counts by HTTP method.
 pub type Counts = HashMap<String, u64>;
 
-#[derive(Default)]
 struct Shared {
     counts: Mutex<Counts>,
+    /// While `true`, client→server bytes wait (requests are held, not refused).
+    hold: watch::Sender<bool>,
     /// Server→client bytes per second; 0 = unlimited.
     rate: AtomicU64,
     /// Server→client bytes forwarded.
     bytes_down: AtomicU64,
+}
+
+impl Default for Shared {
+    fn default() -> Self {
+        Shared {
+            counts: Mutex::default(),
+            hold: watch::channel(false).0,
+            rate: AtomicU64::default(),
+            bytes_down: AtomicU64::default(),
+        }
+    }
 }
 
 /// The running proxy; stopped (thread and connections) on drop.
@@ -95,6 +107,17 @@ impl Proxy {
         self.shared
             .rate
             .store(bytes_per_second.unwrap_or(0), Ordering::SeqCst);
+    }
+
+    /// Holds every client request (bytes wait in the proxy) until [`Proxy::unhold`]:
+    /// the client sees a slow server, not an error.
+    pub fn hold(&self) {
+        self.shared.hold.send_replace(true);
+    }
+
+    /// Lets held requests through.
+    pub fn unhold(&self) {
+        self.shared.hold.send_replace(false);
     }
 
     /// Server→client bytes forwarded so far.
@@ -185,6 +208,7 @@ async fn forward(client: TcpStream, upstream: SocketAddr, shared: Arc<Shared>) {
     let (mut server_read, mut server_write) = server.into_split();
     let up_shared = Arc::clone(&shared);
     let up = async move {
+        let mut hold = up_shared.hold.subscribe();
         let mut parser = RequestCounter::default();
         let mut buf = vec![0u8; 16 * 1024];
         loop {
@@ -192,6 +216,9 @@ async fn forward(client: TcpStream, upstream: SocketAddr, shared: Arc<Shared>) {
                 Ok(0) | Err(_) => break,
                 Ok(n) => n,
             };
+            if hold.wait_for(|held| !*held).await.is_err() {
+                break;
+            }
             for method in parser.feed(&buf[..n]) {
                 *up_shared
                     .counts
