@@ -82,7 +82,7 @@ spawn moto_server -H 127.0.0.1 -p "$MOTO_PORT" >"$WORK/moto.log" 2>&1
 wait_for 30 "moto" curl -sf "$ENDPOINT/"
 AUTH='Authorization: AWS4-HMAC-SHA256 Credential=bench/20260101/us-east-1/s3/aws4_request, SignedHeaders=host, Signature=0'
 curl -sf -X PUT -H "$AUTH" "$ENDPOINT/releases" >/dev/null
-curl -sf -X PUT -H "$AUTH" --data '<VersioningConfiguration xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><Status>Enabled</Status></VersioningConfiguration>' \
+curl -sf -X PUT -H "$AUTH" -H 'Content-Type: application/xml' --data-binary '<VersioningConfiguration xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><Status>Enabled</Status></VersioningConfiguration>' \
     "$ENDPOINT/releases?versioning" >/dev/null
 export AWS_ACCESS_KEY_ID=bench AWS_SECRET_ACCESS_KEY=bench-secret AWS_REGION=us-east-1 AWS_EC2_METADATA_DISABLED=true
 export AWS_CONFIG_FILE=$WORK/none AWS_SHARED_CREDENTIALS_FILE=$WORK/none

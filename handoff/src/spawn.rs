@@ -94,7 +94,21 @@ impl PreparedSpawn {
     }
 
     /// Starts the successor; the source fds are closed in this process afterwards.
+    ///
+    /// An exec that fails with ETXTBSY is retried for up to a second: the binary was
+    /// just written by another process (a package manager, a deploy script) and a
+    /// process forked while its write descriptor was open still holds it for the few
+    /// milliseconds until that process execs. Runs on a blocking thread.
     pub(crate) fn spawn(mut self) -> io::Result<Child> {
-        self.command.spawn()
+        let mut attempts = 0;
+        loop {
+            match self.command.spawn() {
+                Err(e) if e.raw_os_error() == Some(libc::ETXTBSY) && attempts < 100 => {
+                    attempts += 1;
+                    std::thread::sleep(std::time::Duration::from_millis(10));
+                }
+                other => return other,
+            }
+        }
     }
 }

@@ -186,8 +186,7 @@ impl HelloCommand {
             .stderr(Stdio::piped())
             // Its own group, so drop can kill upgraded successors too.
             .process_group(0);
-        let mut child = command
-            .spawn()
+        let mut child = spawn_retrying_busy_text(&mut command)
             .unwrap_or_else(|e| panic!("cannot start {}: {e}", self.program.display()));
         let log = Arc::new(Log::default());
         if let Some(stderr) = child.stderr.take() {
@@ -416,5 +415,26 @@ impl Drop for HelloProcess {
         }
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// Spawns `command`, retrying while exec fails with ETXTBSY.
+///
+/// Tests copy binaries and then run them while other test threads fork: a child
+/// forked while the copy's write descriptor was still open holds it until that child
+/// execs, and an exec of the copy in that window fails with "Text file busy". The
+/// window is a few milliseconds; this is the usual remedy (Go's os/exec does the same).
+pub(crate) fn spawn_retrying_busy_text(
+    command: &mut Command,
+) -> std::io::Result<std::process::Child> {
+    let mut attempts = 0;
+    loop {
+        match command.spawn() {
+            Err(e) if e.raw_os_error() == Some(nix::libc::ETXTBSY) && attempts < 100 => {
+                attempts += 1;
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            other => return other,
+        }
     }
 }
