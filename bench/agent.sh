@@ -85,7 +85,8 @@ curl -sf -X PUT -H "$AUTH" "$ENDPOINT/releases" >/dev/null
 curl -sf -X PUT -H "$AUTH" -H 'Content-Type: application/xml' --data-binary '<VersioningConfiguration xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><Status>Enabled</Status></VersioningConfiguration>' \
     "$ENDPOINT/releases?versioning" >/dev/null
 export AWS_ACCESS_KEY_ID=bench AWS_SECRET_ACCESS_KEY=bench-secret AWS_REGION=us-east-1 AWS_EC2_METADATA_DISABLED=true
-export AWS_CONFIG_FILE=$WORK/none AWS_SHARED_CREDENTIALS_FILE=$WORK/none
+: >"$WORK/aws-empty" # no profile files: the credentials come from the environment
+export AWS_CONFIG_FILE=$WORK/aws-empty AWS_SHARED_CREDENTIALS_FILE=$WORK/aws-empty
 unset AWS_ENDPOINT_URL AWS_PROFILE
 
 # --- packages ----------------------------------------------------------------
@@ -128,6 +129,7 @@ EOF
 installed() { [ "$(dpkg-query --root="$ROOT" -W -f '${Version} ${Status}' hello 2>/dev/null)" = "$1 install ok installed" ]; }
 serving_pid() { curl -sf "http://127.0.0.1:$HELLO_PORT/" | sed -n 's/.*"pid":\([0-9]*\).*/\1/p'; }
 rss_kib() { awk '/^VmRSS:/{print $2}' "/proc/$1/status"; }
+status_kib() { awk -v f="$2:" '$1 == f {print $2}' "/proc/$1/status"; }
 hwm_kib() { awk '/^VmHWM:/{print $2}' "/proc/$1/status"; }
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 
@@ -147,6 +149,7 @@ while [ $(( $(now_ms) - t0 )) -lt $((IDLE_SECONDS * 1000)) ]; do
     sleep 2
 done
 ticks1=$(cpu_ticks "$AGENT_PID"); t1=$(now_ms)
+idle_anon=$(status_kib "$AGENT_PID" RssAnon); idle_file=$(status_kib "$AGENT_PID" RssFile)
 hz=$(getconf CLK_TCK)
 idle_mean=$((sum / samples))
 idle_cpu=$(awk -v t=$((ticks1 - ticks0)) -v hz="$hz" -v ms=$((t1 - t0)) 'BEGIN{printf "%.3f", 100 * t / hz / (ms / 1000)}')
@@ -187,6 +190,7 @@ kib_mib() { awk -v k="$1" 'BEGIN{printf "%.1f MiB", k / 1024}'; }
 echo
 echo "hoist-agent benchmark ($(nproc) cores, interval $INTERVAL)"
 echo "  idle polling, ${IDLE_SECONDS}s:   RSS mean $(kib_mib $idle_mean), max $(kib_mib $max) (target <= 12 MiB); CPU ${idle_cpu_s} s = ${idle_cpu} %"
+echo "      at the end: anonymous $(kib_mib "$idle_anon"), file-backed (binary and libraries) $(kib_mib "$idle_file")"
 echo "  ${BIG_MB} MB package (.deb $((big_size / 1000000)) MB): RSS before $(kib_mib "$before_big"), peak $(kib_mib "$big_peak"), +$(kib_mib $((big_peak - before_big))) (target <= +16 MiB)"
 echo "  release -> serving, $RELEASES releases: median $(fmt_s "$median"), min $(fmt_s "$(printf '%s\n' "$sorted" | head -1)"), max $(fmt_s "$(printf '%s\n' "$sorted" | tail -1)") (target median <= $(awk -v i="${INTERVAL%s}" 'BEGIN{print i/2 + 2}') s)"
 echo "  each: $(printf '%s ' "${latencies[@]}") ms"
