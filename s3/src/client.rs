@@ -259,6 +259,24 @@ impl S3 {
         from_sdk(err, &self.location, ctx)
     }
 
+    /// [`S3::err`] for an unconditional request that named `version_id` (if any).
+    fn err_for_version<E>(
+        &self,
+        err: aws_sdk_s3::error::SdkError<E, aws_smithy_runtime_api::http::Response>,
+        version_id: Option<&str>,
+    ) -> S3Error
+    where
+        E: aws_sdk_s3::error::ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    {
+        self.err(
+            err,
+            RequestContext {
+                version_id,
+                condition: None,
+            },
+        )
+    }
+
     /// HEAD of the current version. With `if_none_match` (the ETag exactly as S3
     /// returned it, quoted; a bare one is quoted first, since some servers only match
     /// the quoted form) the server answers 304 when unchanged → [`Head::NotModified`].
@@ -308,15 +326,7 @@ impl S3 {
             .version_id(version_id)
             .send()
             .await
-            .map_err(|e| {
-                self.err(
-                    e,
-                    RequestContext {
-                        version_id: Some(version_id),
-                        condition: None,
-                    },
-                )
-            })?;
+            .map_err(|e| self.err_for_version(e, Some(version_id)))?;
         Ok(ObjectInfo {
             etag: out.e_tag().unwrap_or_default().to_string(),
             version_id: out.version_id().map(str::to_string),
@@ -356,15 +366,7 @@ impl S3 {
             .set_version_id(version_id.map(str::to_string))
             .presigned(config)
             .await
-            .map_err(|e| {
-                self.err(
-                    e,
-                    RequestContext {
-                        version_id,
-                        condition: None,
-                    },
-                )
-            })?;
+            .map_err(|e| self.err_for_version(e, version_id))?;
         Ok(request.uri().to_string())
     }
 
@@ -403,15 +405,7 @@ impl S3 {
             .set_version_id(version_id.map(str::to_string))
             .send()
             .await
-            .map_err(|e| {
-                self.err(
-                    e,
-                    RequestContext {
-                        version_id,
-                        condition: None,
-                    },
-                )
-            })?;
+            .map_err(|e| self.err_for_version(e, version_id))?;
         let info = ObjectInfo {
             etag: out.e_tag().unwrap_or_default().to_string(),
             version_id: out.version_id().map(str::to_string),
@@ -534,15 +528,7 @@ impl S3 {
             .metadata_directive(aws_sdk_s3::types::MetadataDirective::Copy)
             .send()
             .await
-            .map_err(|e| {
-                self.err(
-                    e,
-                    RequestContext {
-                        version_id: Some(version_id),
-                        condition: None,
-                    },
-                )
-            })?;
+            .map_err(|e| self.err_for_version(e, Some(version_id)))?;
         Ok(PutOutcome {
             version_id: out.version_id().map(str::to_string),
             etag: out
