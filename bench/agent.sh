@@ -17,6 +17,7 @@
 #
 #   bash bench/agent.sh                       # full run (~9 minutes)
 #   IDLE_SECONDS=60 RELEASES=5 bash bench/agent.sh   # quicker look
+#   AGENT_RUST_LOG=info BENCH_KEEP_LOG=/tmp/agent.log bash bench/agent.sh   # keep the agent's log
 set -euo pipefail
 
 IDLE_SECONDS=${IDLE_SECONDS:-300}
@@ -40,6 +41,7 @@ PIDS=()
 cleanup() {
     for pid in "${PIDS[@]}"; do kill -9 -- "-$pid" 2>/dev/null || kill -9 "$pid" 2>/dev/null || true; done
     wait 2>/dev/null || true
+    [ -n "${BENCH_KEEP_LOG:-}" ] && cp "$WORK/agent.log" "$BENCH_KEEP_LOG" 2>/dev/null
     rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -134,7 +136,7 @@ hwm_kib() { awk '/^VmHWM:/{print $2}' "/proc/$1/status"; }
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 
 release "$(build_deb 1.0.0)" >/dev/null
-spawn env RUST_LOG=warn "$AGENT" --config "$WORK/agent.toml" run >"$WORK/agent.log" 2>&1
+spawn env RUST_LOG="${AGENT_RUST_LOG:-warn}" "$AGENT" --config "$WORK/agent.toml" run >"$WORK/agent.log" 2>&1
 AGENT_PID=${PIDS[-1]}
 wait_for 60 "the agent to install hello 1.0.0" installed 1.0.0
 spawn "$ROOT/usr/bin/hello" --listen "127.0.0.1:$HELLO_PORT" --pidfile "$PIDFILE" >"$WORK/hello.log" 2>&1
@@ -175,6 +177,9 @@ for i in $(seq 1 "$RELEASES"); do
     version="2.0.$i"
     deb=$(build_deb "$version")
     old=$(serving_pid)
+    # Release at a random moment of the agent's poll cycle (as releases happen): right
+    # after the previous install the agent is at the start of its cycle.
+    sleep "$(awk -v i="${INTERVAL%s}" -v r="$RANDOM" 'BEGIN{printf "%.3f", i * r / 32768}')"
     release "$deb" >/dev/null
     t0=$(now_ms)
     wait_for 120 "hello $version to serve" bash -c "installed() { [ \"\$(dpkg-query --root='$ROOT' -W -f '\${Version} \${Status}' hello 2>/dev/null)\" = '$version install ok installed' ]; }; installed && p=\$(curl -sf http://127.0.0.1:$HELLO_PORT/ | sed -n 's/.*\"pid\":\\([0-9]*\\).*/\\1/p') && [ -n \"\$p\" ] && [ \"\$p\" != '$old' ]"

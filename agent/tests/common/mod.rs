@@ -131,6 +131,23 @@ impl World {
             extras.arch.as_deref().unwrap_or("host")
         ));
         std::fs::create_dir_all(&work).expect("build dir");
+        // Debug builds carry ~50-250 MB of debug info; packages need none of it, and
+        // small packages keep the tests fast.
+        let stripped = work.join(binary_name);
+        let out = Command::new("strip")
+            .arg("--strip-debug")
+            .arg("-o")
+            .arg(&stripped)
+            .arg(binary)
+            .output()
+            .expect("`strip` (binutils) is needed: apt-get install binutils (`make test` installs dpkg-dev, which pulls it in)");
+        assert!(
+            out.status.success(),
+            "strip {}: {}",
+            binary.display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let binary = stripped.as_path();
         let mut manifest = format!(
             "[package]\nname = \"{package}\"\nversion = \"{version}\"\nmaintainer = \"hoist tests <tests@example.invalid>\"\nlicense = \"MIT\"\n\
              description = \"\"\"\ntest package for hoist-agent\nBuilt by the agent's integration tests.\"\"\"\n\n\
