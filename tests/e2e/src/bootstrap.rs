@@ -16,6 +16,16 @@ pub const TEST_POLL_INTERVAL: &str = "2s";
 /// Jitter of the agents of the tests.
 pub const TEST_POLL_JITTER: &str = "500ms";
 
+/// How the host's agent polls.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Polling {
+    /// Every [`TEST_POLL_INTERVAL`] ± [`TEST_POLL_JITTER`].
+    Test,
+    /// The agent's defaults (no `interval`/`jitter` in its config): what a real host
+    /// does, for benchmarks.
+    AgentDefaults,
+}
+
 /// One host of a test: its name and the port its `hello` listens on (hosts share the
 /// machine's network, so each has its own).
 #[derive(Debug, Clone)]
@@ -24,15 +34,24 @@ pub struct HostPlan {
     pub name: String,
     /// `hello`'s port on 127.0.0.1.
     pub port: u16,
+    /// How its agent polls.
+    pub polling: Polling,
 }
 
 impl HostPlan {
-    /// A host called `name` with a free port.
+    /// A host called `name` with a free port, polling at the tests' pace.
     pub fn new(name: &str) -> HostPlan {
         HostPlan {
             name: name.to_owned(),
             port: hoist_testkit::hello::free_port(),
+            polling: Polling::Test,
         }
+    }
+
+    /// The same host with `polling`.
+    pub fn polling(mut self, polling: Polling) -> HostPlan {
+        self.polling = polling;
+        self
     }
 
     /// Where the test reaches this host's `hello`.
@@ -50,11 +69,15 @@ impl HostPlan {
                 bucket.endpoint()
             )
         };
+        let polling = match self.polling {
+            Polling::Test => {
+                format!("interval = \"{TEST_POLL_INTERVAL}\"\njitter = \"{TEST_POLL_JITTER}\"\n")
+            }
+            Polling::AgentDefaults => "# interval and jitter: the agent's defaults\n".to_owned(),
+        };
         format!(
             r#"# hoist-agent configuration of end-to-end test host {name}
-interval = "{TEST_POLL_INTERVAL}"
-jitter = "{TEST_POLL_JITTER}"
-
+{polling}
 [[watch]]
 name = "hello"
 package = "hello"

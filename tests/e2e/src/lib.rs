@@ -10,12 +10,14 @@
 //! - [`packages`]: their `.deb`s, from the manifests in `fixtures/`;
 //! - [`releases`]: a versioned bucket with `hoist release`, `rollback` and `history`;
 //! - [`bootstrap`]: each host's agent config, user-data and port;
-//! - [`probe`]: what a host serves, its units' state, dpkg and the agent's state.
+//! - [`probe`]: what a host serves, its units' state, dpkg and the agent's state;
+//! - [`interrupts`]: clean-up on Ctrl-C for the demo and the fleet benchmark.
 //!
 //! They need root, systemd-container, debootstrap and moto (`make test` installs them).
 
 pub mod artifacts;
 pub mod bootstrap;
+pub mod interrupts;
 pub mod packages;
 pub mod probe;
 pub mod releases;

@@ -112,29 +112,31 @@ impl UnitSnapshot {
     /// # Panics
     /// When one of those does not hold, with both snapshots and `context`.
     pub fn assert_handed_over_to(&self, after: &UnitSnapshot, context: &str) {
-        let both = format!("before: {self:?}\nafter: {after:?}\n{context}");
-        assert_eq!(after.active, "active", "the unit is not active\n{both}");
-        assert!(after.main_pid.is_some(), "the unit has no MainPID\n{both}");
-        assert_ne!(
-            after.main_pid, self.main_pid,
-            "MainPID did not change\n{both}"
-        );
-        assert_eq!(
-            after.active_since, self.active_since,
-            "the unit left the active state\n{both}"
-        );
-        assert_eq!(
-            after.restarts, self.restarts,
-            "systemd restarted the unit\n{both}"
-        );
-        assert_eq!(
-            after.non_reload_jobs, self.non_reload_jobs,
-            "systemd ran start/stop/restart jobs for the unit\n{both}"
-        );
-        assert!(
-            after.reload_jobs > self.reload_jobs,
-            "the unit was never reloaded\n{both}"
-        );
+        if let Some(problem) = self.handover_problem(after) {
+            panic!("{problem}\nbefore: {self:?}\nafter: {after:?}\n{context}");
+        }
+    }
+
+    /// What is wrong with the handoff from `self` (before) to `after`, `None` when the
+    /// unit handed over as [`UnitSnapshot::assert_handed_over_to`] requires.
+    pub fn handover_problem(&self, after: &UnitSnapshot) -> Option<&'static str> {
+        if after.active != "active" {
+            Some("the unit is not active")
+        } else if after.main_pid.is_none() {
+            Some("the unit has no MainPID")
+        } else if after.main_pid == self.main_pid {
+            Some("MainPID did not change")
+        } else if after.active_since != self.active_since {
+            Some("the unit left the active state")
+        } else if after.restarts != self.restarts {
+            Some("systemd restarted the unit")
+        } else if after.non_reload_jobs != self.non_reload_jobs {
+            Some("systemd ran start/stop/restart jobs for the unit")
+        } else if after.reload_jobs <= self.reload_jobs {
+            Some("the unit was never reloaded")
+        } else {
+            None
+        }
     }
 }
 

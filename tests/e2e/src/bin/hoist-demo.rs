@@ -12,25 +12,17 @@
 //! that was killed.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::OnceLock;
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
-use hoist_e2e::artifacts;
 use hoist_e2e::bootstrap::HostPlan;
 use hoist_e2e::packages::{agent_deb, hello_deb};
 use hoist_e2e::probe::{UnitSnapshot, served, wait_serving};
 use hoist_e2e::releases::{AGENT_KEY, Bucket, HELLO_KEY, Released};
+use hoist_e2e::{artifacts, interrupts};
 use hoist_testkit::container::{self, Host};
 use hoist_testkit::hello::{Load, LoadConfig, LoadReport};
 use hoist_testkit::s3server::S3Server;
-
-/// moto's pid, for the Ctrl-C handler (which cannot reach the `S3Server` guard).
-static MOTO_PID: AtomicU32 = AtomicU32::new(0);
-/// The package directory, for the Ctrl-C handler (which cannot reach its guard).
-static DIST_DIR: OnceLock<PathBuf> = OnceLock::new();
 
 /// Bound for each wait of the demo.
 const DEADLINE: Duration = Duration::from_secs(90);
@@ -40,7 +32,7 @@ fn main() -> ExitCode {
         container::sweep_stale_hosts();
         return ExitCode::SUCCESS;
     }
-    handle_interrupts();
+    interrupts::clean_up_on_signal();
     match run() {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => {
@@ -54,38 +46,6 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
-}
-
-/// On SIGINT, SIGTERM or SIGHUP: kill this demo's container and moto, remove their
-/// files, exit 130. (The guards in `run` cannot be reached from here.)
-fn handle_interrupts() {
-    use nix::sys::signal::{SigSet, Signal};
-    let mut signals = SigSet::empty();
-    for s in [Signal::SIGINT, Signal::SIGTERM, Signal::SIGHUP] {
-        signals.add(s);
-    }
-    // Blocked in every thread started from here on (child processes start with an
-    // empty mask); one thread waits for them.
-    if signals.thread_block().is_err() {
-        return;
-    }
-    std::thread::spawn(move || {
-        if let Ok(signal) = signals.wait() {
-            eprintln!("\n{signal:?}: stopping the container and moto, removing their files");
-            container::kill_hosts_of_this_process();
-            let moto = MOTO_PID.load(Ordering::SeqCst);
-            if let Ok(pid) = i32::try_from(moto) {
-                if pid > 0 {
-                    let _ =
-                        nix::sys::signal::killpg(nix::unistd::Pid::from_raw(pid), Signal::SIGKILL);
-                }
-            }
-            if let Some(dir) = DIST_DIR.get() {
-                let _ = std::fs::remove_dir_all(dir);
-            }
-            std::process::exit(130);
-        }
-    });
 }
 
 fn step(n: u32, text: &str) {
@@ -121,7 +81,7 @@ fn run() -> Result<bool, String> {
         .prefix("hoist-demo-")
         .tempdir()
         .map_err(|e| format!("cannot create a temporary directory: {e}"))?;
-    let _ = DIST_DIR.set(dist.path().to_owned());
+    interrupts::remove_on_signal(dist.path().to_owned());
     let agent = agent_deb(&artifacts::hoist_agent(), "0.1.0", dist.path());
     let v1 = hello_deb(&artifacts::hello("1.0.0", None), "1.0.0", dist.path());
     let v2 = hello_deb(&artifacts::hello("2.0.0", None), "2.0.0", dist.path());
@@ -136,7 +96,7 @@ fn run() -> Result<bool, String> {
         "start S3 (moto on 127.0.0.1) and release the agent and hello 1.0.0 with `hoist release`",
     );
     let server = S3Server::moto();
-    MOTO_PID.store(server.pid(), Ordering::SeqCst);
+    interrupts::kill_s3_server_on_signal(server.pid());
     let bucket = Bucket::create(&server, "hoist-demo");
     println!(
         "  S3 endpoint {}, bucket `{}` with versioning",
