@@ -19,8 +19,11 @@ export PATH := $(HOIST_CACHE)/venv/bin:$(HOME)/.cargo/bin:$(PATH)
 
 CARGO ?= cargo
 # The example service `make release` ships; override with SERVICE=... and MANIFEST=...
+# (SERVICE=hoist-agent releases the agent itself, from agent/hoist.toml).
 SERVICE ?= hello
-MANIFEST ?= examples/$(SERVICE)/hoist.toml
+MANIFEST ?= $(if $(filter hoist-agent,$(SERVICE)),agent/hoist.toml,examples/$(SERVICE)/hoist.toml)
+# Cargo profile of the binary: the agent is built for size (see Cargo.toml).
+PROFILE ?= $(if $(filter hoist-agent,$(SERVICE)),agent,release)
 # Package version (default: the manifest's); the example service also reports it.
 VERSION ?=
 # Extra flags for `hoist release`, e.g. RELEASE_FLAGS="--bucket my-bucket --sign-key ~/.minisign/hoist.key"
@@ -49,7 +52,7 @@ test-only:
 test: deps fmt-check clippy test-only
 
 release:
-	$(if $(VERSION),HELLO_VERSION=$(VERSION)) $(CARGO) build --release --locked -p $(SERVICE)
+	$(if $(VERSION),HELLO_VERSION=$(VERSION)) $(CARGO) build --profile $(PROFILE) --locked -p $(SERVICE)
 	$(CARGO) run --release --locked -q -p hoist-packager --bin hoist -- \
 	    release --manifest $(MANIFEST) $(if $(VERSION),--version $(VERSION)) $(RELEASE_FLAGS)
 

@@ -61,10 +61,12 @@ wait_for() { # wait_for SECONDS DESCRIPTION COMMAND...
 now_ms() { date +%s%3N; }
 
 # --- build -------------------------------------------------------------------
-say "building hoist-agent, hoist and hello (release)"
-(cd "$REPO" && cargo build --release --quiet -p hoist-agent -p hoist-packager -p hello)
+say "building hoist-agent (profile agent), hoist and hello (release)"
+# The agent as it is packaged (profile `agent`: optimised for size, see Cargo.toml).
+(cd "$REPO" && cargo build --profile agent --quiet -p hoist-agent \
+    && cargo build --release --quiet -p hoist-packager -p hello)
 BIN=$CARGO_TARGET_DIR/release
-AGENT=$BIN/hoist-agent HOIST=$BIN/hoist HELLO=$BIN/hello
+AGENT=$CARGO_TARGET_DIR/agent/hoist-agent HOIST=$BIN/hoist HELLO=$BIN/hello
 
 # --- a Debian root for dpkg --root ----------------------------------------------
 ROOT=$WORK/root
@@ -152,6 +154,9 @@ while [ $(( $(now_ms) - t0 )) -lt $((IDLE_SECONDS * 1000)) ]; do
 done
 ticks1=$(cpu_ticks "$AGENT_PID"); t1=$(now_ms)
 idle_anon=$(status_kib "$AGENT_PID" RssAnon); idle_file=$(status_kib "$AGENT_PID" RssFile)
+# Resident KiB per mapped file (the binary, libc, ...), largest first.
+idle_by_file=$(awk '$1 ~ /^[0-9a-f]+-[0-9a-f]+$/ {file = ($6 ~ /^\//) ? $6 : ""} $1 == "Rss:" && file != "" {rss[file] += $2}
+    END {for (f in rss) printf "%d %s\n", rss[f], f}' "/proc/$AGENT_PID/smaps" | sort -rn | head -n 4)
 hz=$(getconf CLK_TCK)
 idle_mean=$((sum / samples))
 idle_cpu=$(awk -v t=$((ticks1 - ticks0)) -v hz="$hz" -v ms=$((t1 - t0)) 'BEGIN{printf "%.3f", 100 * t / hz / (ms / 1000)}')
@@ -196,6 +201,7 @@ echo
 echo "hoist-agent benchmark ($(nproc) cores, interval $INTERVAL)"
 echo "  idle polling, ${IDLE_SECONDS}s:   RSS mean $(kib_mib $idle_mean), max $(kib_mib $max) (target <= 12 MiB); CPU ${idle_cpu_s} s = ${idle_cpu} %"
 echo "      at the end: anonymous $(kib_mib "$idle_anon"), file-backed (binary and libraries) $(kib_mib "$idle_file")"
+while read -r kib file; do echo "        $(kib_mib "$kib")  $file"; done <<<"$idle_by_file"
 echo "  ${BIG_MB} MB package (.deb $((big_size / 1000000)) MB): RSS before $(kib_mib "$before_big"), peak $(kib_mib "$big_peak"), +$(kib_mib $((big_peak - before_big))) (target <= +16 MiB)"
 echo "  release -> serving, $RELEASES releases: median $(fmt_s "$median"), min $(fmt_s "$(printf '%s\n' "$sorted" | head -1)"), max $(fmt_s "$(printf '%s\n' "$sorted" | tail -1)") (target median <= $(awk -v i="${INTERVAL%s}" 'BEGIN{print i/2 + 2}') s)"
 echo "  each: $(printf '%s ' "${latencies[@]}") ms"

@@ -7,7 +7,7 @@
 //!   joined with sync flushes (like pigz without dictionaries). On the benchmark payload
 //!   this is within 0.1% of `gzip -9`'s size.
 //! - xz: liblzma's block-parallel encoder, preset 6 (dpkg-deb's default), CRC64.
-//! - zstd: level 3 (dpkg-deb's default), 8 MiB chunks compressed into independent
+//! - zstd: level 3 (dpkg-deb's default), 4 MiB chunks compressed into independent
 //!   frames in parallel (see [`crate::zstd_frames`]).
 
 use std::fs::File;

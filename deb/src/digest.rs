@@ -5,6 +5,7 @@
 //! [`Md5Worker`] and serves it to the tar writer; the worker returns one digest per
 //! file, in order.
 
+use std::cell::RefCell;
 use std::fs::File;
 use std::io::{self, Read, Take};
 use std::sync::Arc;
@@ -15,21 +16,36 @@ use md5::{Digest, Md5};
 
 /// Bytes read from an input file at a time.
 const CHUNK: usize = 256 * 1024;
-/// Chunks in flight to the worker (bounds memory to 8 MiB).
-const QUEUE: usize = 32;
+/// A batch goes to the worker once it holds this many bytes...
+const BATCH_BYTES: usize = 1 << 20;
+/// ...or this many messages (a package of many small files would otherwise wake the
+/// worker once per file: thousands of context switches for little hashing each).
+const BATCH_MESSAGES: usize = 128;
+/// Batches in flight to the worker (bounds memory to about 10 MiB).
+const QUEUE: usize = 8;
+/// Hashed buffers kept for reuse.
+const SPARE_BUFFERS: usize = 64;
 
 enum Message {
     Chunk(Arc<Vec<u8>>),
     EndOfFile,
 }
 
+/// Messages not sent to the worker yet.
+#[derive(Default)]
+struct Batch {
+    messages: Vec<Message>,
+    bytes: usize,
+}
+
 /// Hashes chunks on its own thread; one digest per [`end_file`](Self::end_file).
-/// Hashed chunks come back for reuse, so reading does not allocate (and page-fault)
-/// fresh buffers all the time.
+/// Messages travel in batches; hashed chunks come back for reuse, so reading does not
+/// allocate (and page-fault) fresh buffers all the time.
 pub(crate) struct Md5Worker {
-    sender: SyncSender<Message>,
+    sender: SyncSender<Vec<Message>>,
     recycled: Receiver<Arc<Vec<u8>>>,
     handle: JoinHandle<Vec<[u8; 16]>>,
+    batch: RefCell<Batch>,
 }
 
 impl std::fmt::Debug for Md5Worker {
@@ -41,7 +57,7 @@ impl std::fmt::Debug for Md5Worker {
 impl Md5Worker {
     pub(crate) fn start() -> io::Result<Self> {
         let (sender, receiver) = sync_channel(QUEUE);
-        let (recycle, recycled) = sync_channel(QUEUE + 2);
+        let (recycle, recycled) = sync_channel(SPARE_BUFFERS);
         let handle = std::thread::Builder::new()
             .name("hoist-deb-md5".into())
             .spawn(move || hash_all(&receiver, &recycle))?;
@@ -49,11 +65,13 @@ impl Md5Worker {
             sender,
             recycled,
             handle,
+            batch: RefCell::new(Batch::default()),
         })
     }
 
-    /// An empty buffer of [`CHUNK`] capacity, reused when one is available.
-    fn buffer(&self) -> Vec<u8> {
+    /// An empty buffer for up to `want` bytes (at most [`CHUNK`]), reused when one is
+    /// available.
+    fn buffer(&self, want: usize) -> Vec<u8> {
         while let Ok(chunk) = self.recycled.try_recv() {
             // The reader let go of it before asking; the worker has hashed it.
             if let Ok(mut buf) = Arc::try_unwrap(chunk) {
@@ -61,38 +79,57 @@ impl Md5Worker {
                 return buf;
             }
         }
-        Vec::with_capacity(CHUNK)
+        Vec::with_capacity(want.min(CHUNK))
     }
 
     /// Adds bytes to the current file.
     pub(crate) fn chunk(&self, chunk: Arc<Vec<u8>>) -> io::Result<()> {
-        self.send(Message::Chunk(chunk))
+        let len = chunk.len();
+        self.push(Message::Chunk(chunk), len)
     }
 
     /// Ends the current file: its digest is the next one [`finish`](Self::finish) returns.
     pub(crate) fn end_file(&self) -> io::Result<()> {
-        self.send(Message::EndOfFile)
+        self.push(Message::EndOfFile, 0)
     }
 
     /// The digests of all files, in the order they were ended.
     pub(crate) fn finish(self) -> io::Result<Vec<[u8; 16]>> {
+        self.send_batch()?;
         drop(self.sender);
         self.handle
             .join()
             .map_err(|_| io::Error::other("the md5 worker thread panicked"))
     }
 
-    fn send(&self, message: Message) -> io::Result<()> {
+    fn push(&self, message: Message, bytes: usize) -> io::Result<()> {
+        let full = {
+            let mut batch = self.batch.borrow_mut();
+            batch.messages.push(message);
+            batch.bytes += bytes;
+            batch.bytes >= BATCH_BYTES || batch.messages.len() >= BATCH_MESSAGES
+        };
+        if full { self.send_batch() } else { Ok(()) }
+    }
+
+    fn send_batch(&self) -> io::Result<()> {
+        let messages = std::mem::take(&mut *self.batch.borrow_mut()).messages;
+        if messages.is_empty() {
+            return Ok(());
+        }
         self.sender
-            .send(message)
+            .send(messages)
             .map_err(|_| io::Error::other("the md5 worker thread stopped"))
     }
 }
 
-fn hash_all(receiver: &Receiver<Message>, recycle: &SyncSender<Arc<Vec<u8>>>) -> Vec<[u8; 16]> {
+fn hash_all(
+    receiver: &Receiver<Vec<Message>>,
+    recycle: &SyncSender<Arc<Vec<u8>>>,
+) -> Vec<[u8; 16]> {
     let mut digests = Vec::new();
     let mut md5 = Md5::new();
-    for message in receiver {
+    for message in receiver.iter().flatten() {
         match message {
             Message::Chunk(chunk) => {
                 md5.update(chunk.as_slice());
@@ -134,7 +171,8 @@ impl<'a> SourceReader<'a> {
     fn refill(&mut self) -> io::Result<()> {
         // Let go of the served chunk first so that it can come back for reuse.
         self.chunk = Arc::new(Vec::new());
-        let mut buf = self.worker.buffer();
+        let remaining = usize::try_from(self.file.limit()).unwrap_or(CHUNK);
+        let mut buf = self.worker.buffer(remaining);
         if let Err(e) = (&mut self.file).take(CHUNK as u64).read_to_end(&mut buf) {
             let kind = e.kind();
             self.error = Some(e);

@@ -17,8 +17,11 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
 /// Input bytes per frame. Matches start afresh in each frame; with zstd level 3's 2 MiB
-/// window that costs about 0.5% of output size at this chunk size.
-pub(crate) const FRAME_INPUT: usize = 8 << 20;
+/// window that costs about 0.6% of output size against 8 MiB frames (on the benchmark
+/// payload the package is still 0.3% smaller than dpkg-deb's), and it makes the build
+/// ~6% faster on 2 cores: the last frames, compressed while nothing else is left to
+/// do, are shorter, so the workers stay busy until the end.
+pub(crate) const FRAME_INPUT: usize = 4 << 20;
 
 type Job = (usize, Vec<u8>);
 /// A frame, and its input buffer handed back for reuse.
@@ -35,7 +38,7 @@ pub(crate) struct FrameWriter {
     workers: Vec<JoinHandle<()>>,
     /// Frames finished out of order, waiting for their turn.
     finished: BTreeMap<usize, Vec<u8>>,
-    /// Input buffers back from the workers (fresh 8 MiB buffers cost page faults).
+    /// Input buffers back from the workers (fresh ones cost page faults).
     spare: Vec<Vec<u8>>,
     next_index: usize,
     next_to_write: usize,

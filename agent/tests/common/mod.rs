@@ -6,12 +6,12 @@
 
 pub mod proxy;
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::{Arc, Condvar, Mutex, OnceLock, PoisonError};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::{Duration, Instant};
 
+use hoist_testkit::captured_log::CapturedLog;
 use hoist_testkit::s3server::S3Server;
 use hoist_testkit::sandbox::Sandbox;
 
@@ -457,17 +457,11 @@ pub fn run_ok(cmd: &mut Command, what: &str) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-#[derive(Default)]
-struct Lines {
-    lines: Mutex<Vec<String>>,
-    grew: Condvar,
-}
-
 /// A running `hoist-agent`, its stderr captured line by line; SIGKILLed and reaped on
 /// drop (its log is printed when the test is panicking).
 pub struct AgentProcess {
     child: Option<Child>,
-    log: Arc<Lines>,
+    log: Arc<CapturedLog>,
 }
 
 impl AgentProcess {
@@ -479,20 +473,10 @@ impl AgentProcess {
             .stderr(Stdio::piped())
             .spawn()
             .expect("start hoist-agent");
-        let log = Arc::new(Lines::default());
-        if let Some(stderr) = child.stderr.take() {
-            let log = Arc::clone(&log);
-            std::thread::spawn(move || {
-                for line in BufReader::new(stderr).lines() {
-                    let Ok(line) = line else { break };
-                    log.lines
-                        .lock()
-                        .unwrap_or_else(PoisonError::into_inner)
-                        .push(line);
-                    log.grew.notify_all();
-                }
-            });
-        }
+        let log = match child.stderr.take() {
+            Some(stderr) => CapturedLog::capture(stderr),
+            None => Arc::default(),
+        };
         AgentProcess {
             child: Some(child),
             log,
@@ -506,44 +490,17 @@ impl AgentProcess {
 
     /// All log lines so far.
     pub fn log(&self) -> Vec<String> {
-        self.log
-            .lines
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone()
+        self.log.lines()
     }
 
     /// Log lines containing `needle`.
     pub fn log_count(&self, needle: &str) -> usize {
-        self.log().iter().filter(|l| l.contains(needle)).count()
+        self.log.count(needle)
     }
 
     /// Waits until `count` lines contain `needle`; returns the last of them.
     pub fn wait_for_log(&self, needle: &str, count: usize, timeout: Duration) -> String {
-        let deadline = Instant::now() + timeout;
-        let mut lines = self
-            .log
-            .lines
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        loop {
-            let found: Vec<&String> = lines.iter().filter(|l| l.contains(needle)).collect();
-            if found.len() >= count {
-                return found[count - 1].clone();
-            }
-            let now = Instant::now();
-            if now >= deadline {
-                let all = lines.join("\n");
-                drop(lines);
-                panic!("no {count}× `{needle}` in the agent log within {timeout:?}:\n{all}");
-            }
-            lines = self
-                .log
-                .grew
-                .wait_timeout(lines, deadline - now)
-                .unwrap_or_else(PoisonError::into_inner)
-                .0;
-        }
+        self.log.wait_for("the agent", needle, count, timeout)
     }
 
     /// SIGTERM, then waits (bounded) for the exit.

@@ -11,8 +11,11 @@
 //! - [`container`]: real Debian 12 hosts booted by systemd-nspawn (systemd +
 //!   cloud-init) over a throwaway overlay of a cached root.
 //!
+//! - [`captured_log`]: a child's stderr captured line by line, to wait for a log line.
+//!
 //! Everything started here is stopped on drop, also when a test panics.
 
+pub mod captured_log;
 pub mod container;
 pub mod hello;
 pub mod s3server;

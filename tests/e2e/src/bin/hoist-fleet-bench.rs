@@ -185,7 +185,7 @@ fn run(settings: &Settings) -> Result<bool, String> {
         let released = bucket.release(deb, HELLO_KEY);
         let times = wait_all(&hosts, &plans, &deb.version, released.at);
         let mut line = format!(
-            "  hello {:<7} (released {:>4.1}s into the cycle, command took {:.1?}):",
+            "  hello {:<7} (released {:>4.1}s after the previous one converged; the command took {:.1?}):",
             deb.version,
             wait.as_secs_f64(),
             released.took

@@ -1,18 +1,18 @@
 //! Running `hello` as a real process group, killed and reaped on drop.
 
 use std::ffi::OsString;
-use std::io::{BufRead, BufReader};
 use std::net::{SocketAddr, TcpListener};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::{Arc, Condvar, Mutex, PoisonError};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use nix::sys::signal::{Signal, kill, killpg};
 use nix::unistd::Pid;
 
 use super::http::{HelloInfo, HttpResponse, get};
+use crate::captured_log::CapturedLog;
 
 /// A TCP port on 127.0.0.1 that was free a moment ago (bind to port 0, read the
 /// port, close). Another process may take it before you bind it; tests use it
@@ -188,16 +188,10 @@ impl HelloCommand {
             .process_group(0);
         let mut child = spawn_retrying_busy_text(&mut command)
             .unwrap_or_else(|e| panic!("cannot start {}: {e}", self.program.display()));
-        let log = Arc::new(Log::default());
-        if let Some(stderr) = child.stderr.take() {
-            let log = Arc::clone(&log);
-            std::thread::spawn(move || {
-                for line in BufReader::new(stderr).lines() {
-                    let Ok(line) = line else { break };
-                    log.push(line);
-                }
-            });
-        }
+        let log = match child.stderr.take() {
+            Some(stderr) => CapturedLog::capture(stderr),
+            None => Arc::default(),
+        };
         HelloProcess {
             child,
             addr: self.addr,
@@ -214,23 +208,6 @@ impl HelloCommand {
     }
 }
 
-/// Lines written to stderr by every process of the group, in arrival order.
-#[derive(Debug, Default)]
-struct Log {
-    lines: Mutex<Vec<String>>,
-    grew: Condvar,
-}
-
-impl Log {
-    fn push(&self, line: String) {
-        self.lines
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .push(line);
-        self.grew.notify_all();
-    }
-}
-
 /// A running `hello` and its successors (one process group). Dropping it kills
 /// the group with SIGKILL and reaps the first process; if the test is
 /// panicking, the captured log is printed first.
@@ -239,7 +216,7 @@ pub struct HelloProcess {
     child: Child,
     addr: SocketAddr,
     pidfile: PathBuf,
-    log: Arc<Log>,
+    log: Arc<CapturedLog>,
     _dir: tempfile::TempDir,
 }
 
@@ -347,19 +324,12 @@ impl HelloProcess {
 
     /// Everything the group wrote to stderr so far.
     pub fn log(&self) -> Vec<String> {
-        self.log
-            .lines
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone()
+        self.log.lines()
     }
 
     /// How many log lines contain `needle`.
     pub fn log_count(&self, needle: &str) -> usize {
-        self.log()
-            .iter()
-            .filter(|line| line.contains(needle))
-            .count()
+        self.log.count(needle)
     }
 
     /// Waits until `count` log lines contain `needle`; returns the last of them.
@@ -367,30 +337,7 @@ impl HelloProcess {
     /// # Panics
     /// On timeout, with the log.
     pub fn wait_for_log(&self, needle: &str, count: usize, timeout: Duration) -> String {
-        let deadline = Instant::now() + timeout;
-        let mut lines = self
-            .log
-            .lines
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        loop {
-            let matching: Vec<&String> = lines.iter().filter(|l| l.contains(needle)).collect();
-            if matching.len() >= count {
-                return matching[count - 1].clone();
-            }
-            let now = Instant::now();
-            assert!(
-                now < deadline,
-                "timed out after {timeout:?} waiting for {count} log line(s) containing {needle:?}; log:\n{}",
-                lines.join("\n")
-            );
-            lines = self
-                .log
-                .grew
-                .wait_timeout(lines, deadline - now)
-                .unwrap_or_else(PoisonError::into_inner)
-                .0;
-        }
+        self.log.wait_for("hello", needle, count, timeout)
     }
 
     fn assert_group_alive(&self) {
