@@ -35,20 +35,9 @@ impl Syncer {
             candidate.version
         );
         let reexec = self.watch.package == OWN_PACKAGE;
-        if !reexec {
-            match service::reload(
-                &self.watch.signal,
-                &self.watch.health,
-                self.watch.handoff_timeout,
-            )
-            .await
-            {
-                Ok(reloaded) => log_reloaded(self.name(), &self.watch.signal, reloaded),
-                Err(err) => {
-                    let reason = format!("the new version did not take over: {err}");
-                    return self.roll_back(candidate, previous, reason).await;
-                }
-            }
+        if let Err(err) = self.hand_over().await {
+            let reason = format!("the new version did not take over: {err}");
+            return self.roll_back(candidate, previous, reason).await;
         }
         let release = Release {
             version_id: candidate.info.version_id.clone(),
@@ -86,6 +75,23 @@ impl Syncer {
         })
     }
 
+    /// Makes the service run what dpkg just installed: signal it, wait for the handoff,
+    /// check its health (see [`service::reload`]), and log the result. Nothing to do for
+    /// the agent's own package: the caller re-executes the agent instead.
+    async fn hand_over(&self) -> Result<(), service::ReloadError> {
+        if self.watch.package == OWN_PACKAGE {
+            return Ok(());
+        }
+        let reloaded = service::reload(
+            &self.watch.signal,
+            &self.watch.health,
+            self.watch.handoff_timeout,
+        )
+        .await?;
+        log_reloaded(self.name(), &self.watch.signal, reloaded);
+        Ok(())
+    }
+
     /// Reinstalls `previous` (if any), signals again, and marks the candidate bad.
     async fn roll_back(
         &self,
@@ -109,25 +115,13 @@ impl Syncer {
                     .await
                 {
                     Ok(()) => {
-                        let reexec = self.watch.package == OWN_PACKAGE;
-                        if !reexec {
-                            match service::reload(
-                                &self.watch.signal,
-                                &self.watch.health,
-                                self.watch.handoff_timeout,
-                            )
-                            .await
-                            {
-                                Ok(reloaded) => {
-                                    log_reloaded(self.name(), &self.watch.signal, reloaded)
-                                }
-                                Err(err) => tracing::error!(
-                                    watch = %self.name(),
-                                    "rolled back to {} {} but the service did not take it over: {err}; check the service",
-                                    self.watch.package,
-                                    previous.version
-                                ),
-                            }
+                        if let Err(err) = self.hand_over().await {
+                            tracing::error!(
+                                watch = %self.name(),
+                                "rolled back to {} {} but the service did not take it over: {err}; check the service",
+                                self.watch.package,
+                                previous.version
+                            );
                         }
                         tracing::warn!(
                             watch = %self.name(),

@@ -5,7 +5,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use hoist_testkit::container::HostSpec;
+use hoist_testkit::container::{ContainerError, Host, HostSpec};
 use hoist_testkit::s3server::S3Server;
 
 use crate::releases::{AGENT_KEY, Bucket, HELLO_KEY};
@@ -137,4 +137,33 @@ s3 = {agent_s3}
             )
             .boot_timeout(Duration::from_secs(120))
     }
+}
+
+/// Boots the host of every plan at once (as an autoscaling group would), with
+/// user-data rendered for each by [`HostPlan::spec`]; the hosts in plan order.
+///
+/// # Errors
+/// The first host that did not boot (the others are powered off and removed as their
+/// guards drop).
+pub fn boot_all(
+    plans: &[HostPlan],
+    server: &S3Server,
+    bucket: &Bucket<'_>,
+) -> Result<Vec<Host>, ContainerError> {
+    std::thread::scope(|scope| {
+        let booting: Vec<_> = plans
+            .iter()
+            .map(|plan| {
+                let spec = plan.spec(server, bucket);
+                scope.spawn(move || spec.boot())
+            })
+            .collect();
+        booting
+            .into_iter()
+            .map(|boot| match boot.join() {
+                Ok(booted) => booted,
+                Err(panic) => std::panic::resume_unwind(panic),
+            })
+            .collect()
+    })
 }

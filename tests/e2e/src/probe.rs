@@ -47,6 +47,36 @@ pub fn wait_serving(
     }
 }
 
+/// [`wait_serving`] on every host at once (host `i` answering on `addrs[i]`); how
+/// long each took from `since`, in host order.
+///
+/// # Panics
+/// As [`wait_serving`], for the first host that times out.
+pub fn wait_all_serving(
+    hosts: &[Host],
+    addrs: &[SocketAddr],
+    version: &str,
+    since: Instant,
+    timeout: Duration,
+) -> Vec<Duration> {
+    std::thread::scope(|scope| {
+        let waits: Vec<_> = hosts
+            .iter()
+            .zip(addrs)
+            .map(|(host, addr)| {
+                scope.spawn(move || wait_serving(host, *addr, version, since, timeout))
+            })
+            .collect();
+        waits
+            .into_iter()
+            .map(|wait| match wait.join() {
+                Ok(took) => took,
+                Err(panic) => std::panic::resume_unwind(panic),
+            })
+            .collect()
+    })
+}
+
 /// The agent's and the service's journals and the failed units, for failure messages.
 pub fn diagnostics(host: &Host) -> String {
     let journal = |unit: &str| host.journal(unit).unwrap_or_else(|e| e.to_string());

@@ -16,10 +16,11 @@ use std::sync::{Mutex, OnceLock, PoisonError};
 use std::time::{Duration, Instant};
 
 use hoist_e2e::artifacts;
-use hoist_e2e::bootstrap::{HostPlan, TEST_POLL_INTERVAL, TEST_POLL_JITTER};
+use hoist_e2e::bootstrap::{HostPlan, TEST_POLL_INTERVAL, TEST_POLL_JITTER, boot_all};
 use hoist_e2e::packages::{Deb, agent_deb, hello_deb};
 use hoist_e2e::probe::{
-    UnitSnapshot, agent_status, diagnostics, dpkg_installs, installed_version, served, wait_serving,
+    UnitSnapshot, agent_status, diagnostics, dpkg_installs, installed_version, served,
+    wait_all_serving, wait_serving,
 };
 use hoist_e2e::releases::{AGENT_KEY, Bucket, HELLO_KEY};
 use hoist_testkit::container::Host;
@@ -387,19 +388,8 @@ fn three_hosts_converge_on_every_release() {
     let plans: Vec<HostPlan> = (1..=3)
         .map(|n| HostPlan::new(&format!("e2e-fleet-{n}")))
         .collect();
-    let hosts: Vec<Host> = std::thread::scope(|scope| {
-        let booting: Vec<_> = plans
-            .iter()
-            .map(|plan| {
-                let spec = plan.spec(&server, &bucket);
-                scope.spawn(move || spec.boot())
-            })
-            .collect();
-        booting
-            .into_iter()
-            .map(|b| b.join().expect("boot thread panicked").unwrap())
-            .collect()
-    });
+    let hosts = boot_all(&plans, &server, &bucket).unwrap();
+    let addrs: Vec<_> = plans.iter().map(HostPlan::addr).collect();
     for (host, plan) in hosts.iter().zip(&plans) {
         let took = wait_serving(
             host,
@@ -432,22 +422,7 @@ fn three_hosts_converge_on_every_release() {
             .map(|h| UnitSnapshot::take(h, "hello.service"))
             .collect();
         let released = change();
-        let times: Vec<Duration> = std::thread::scope(|scope| {
-            let waits: Vec<_> = hosts
-                .iter()
-                .zip(&plans)
-                .map(|(host, plan)| {
-                    let at = released.at;
-                    scope.spawn(move || {
-                        wait_serving(host, plan.addr(), expect, at, PROPAGATION_DEADLINE)
-                    })
-                })
-                .collect();
-            waits
-                .into_iter()
-                .map(|w| w.join().expect("wait thread panicked"))
-                .collect()
-        });
+        let times = wait_all_serving(&hosts, &addrs, expect, released.at, PROPAGATION_DEADLINE);
         for ((host, before), took) in hosts.iter().zip(&before).zip(&times) {
             before.assert_handed_over_to(
                 &UnitSnapshot::take(host, "hello.service"),

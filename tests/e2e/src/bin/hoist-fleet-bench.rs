@@ -20,12 +20,12 @@
 use std::process::ExitCode;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use hoist_e2e::bootstrap::{HostPlan, Polling};
+use hoist_e2e::bootstrap::{HostPlan, Polling, boot_all};
 use hoist_e2e::packages::{Deb, agent_deb, hello_deb};
-use hoist_e2e::probe::{UnitSnapshot, wait_serving};
+use hoist_e2e::probe::{UnitSnapshot, wait_all_serving, wait_serving};
 use hoist_e2e::releases::{AGENT_KEY, Bucket, HELLO_KEY};
 use hoist_e2e::{artifacts, interrupts};
-use hoist_testkit::container::{self, Host};
+use hoist_testkit::container;
 use hoist_testkit::hello::{Load, LoadConfig, LoadReport};
 use hoist_testkit::s3server::S3Server;
 
@@ -144,7 +144,8 @@ fn run(settings: &Settings) -> Result<bool, String> {
     let plans: Vec<HostPlan> = (1..=settings.hosts)
         .map(|n| HostPlan::new(&format!("fleet-bench-{n}")).polling(Polling::AgentDefaults))
         .collect();
-    let hosts = boot_all(&plans, &server, &bucket)?;
+    let hosts = boot_all(&plans, &server, &bucket).map_err(|e| e.to_string())?;
+    let addrs: Vec<_> = plans.iter().map(HostPlan::addr).collect();
     for (host, plan) in hosts.iter().zip(&plans) {
         let took = wait_serving(
             host,
@@ -183,7 +184,7 @@ fn run(settings: &Settings) -> Result<bool, String> {
             .map(|h| UnitSnapshot::take(h, "hello.service"))
             .collect();
         let released = bucket.release(deb, HELLO_KEY);
-        let times = wait_all(&hosts, &plans, &deb.version, released.at);
+        let times = wait_all_serving(&hosts, &addrs, &deb.version, released.at, RELEASE_DEADLINE);
         let mut line = format!(
             "  hello {:<7} (released {:>4.1}s after the previous one converged; the command took {:.1?}):",
             deb.version,
@@ -229,54 +230,6 @@ fn run(settings: &Settings) -> Result<bool, String> {
     drop(server);
     println!("done in {:.1?}", started.elapsed());
     Ok(ok)
-}
-
-/// Boots every planned host in parallel.
-fn boot_all(
-    plans: &[HostPlan],
-    server: &S3Server,
-    bucket: &Bucket<'_>,
-) -> Result<Vec<Host>, String> {
-    std::thread::scope(|scope| {
-        let booting: Vec<_> = plans
-            .iter()
-            .map(|plan| {
-                let spec = plan.spec(server, bucket);
-                scope.spawn(move || spec.boot())
-            })
-            .collect();
-        booting
-            .into_iter()
-            .map(|b| match b.join() {
-                Ok(booted) => booted.map_err(|e| e.to_string()),
-                Err(_) => Err("a boot thread panicked".to_owned()),
-            })
-            .collect()
-    })
-}
-
-/// Waits on every host at once until it serves `version`; the time each took from
-/// `since`.
-fn wait_all(hosts: &[Host], plans: &[HostPlan], version: &str, since: Instant) -> Vec<Duration> {
-    std::thread::scope(|scope| {
-        let waits: Vec<_> = hosts
-            .iter()
-            .zip(plans)
-            .map(|(host, plan)| {
-                scope.spawn(move || {
-                    wait_serving(host, plan.addr(), version, since, RELEASE_DEADLINE)
-                })
-            })
-            .collect();
-        waits
-            .into_iter()
-            .map(|w| match w.join() {
-                Ok(took) => took,
-                // wait_serving panics with the host's journals; show them and stop.
-                Err(panic) => std::panic::resume_unwind(panic),
-            })
-            .collect()
-    })
 }
 
 /// Steady load on each host for the whole run: light enough for three hosts and the
