@@ -17,34 +17,4 @@
 # a request failed or a unit did not hand over cleanly.
 set -euo pipefail
 
-cd "$(dirname "$0")/.."
-
-HOIST_CACHE=${HOIST_CACHE:-/var/cache/hoist-test}
-export HOIST_CACHE
-export PATH="$HOIST_CACHE/venv/bin:$HOME/.cargo/bin:$PATH"
-
-die() { printf 'error: %s\n' "$*" >&2; exit 1; }
-
-[ "$(id -u)" = 0 ] || die "the benchmark boots containers: run it as root"
-command -v cargo >/dev/null || die "cargo is missing: install Rust with rustup (https://rustup.rs), then run this again"
-
-printf '==> installing what the benchmark needs (skipped when already there)\n'
-scripts/install-test-deps.sh --demo
-
-export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$PWD/target}
-printf '==> building the benchmark program\n'
-cargo build --quiet --locked -p hoist-e2e --bin hoist-fleet-bench
-bench="$CARGO_TARGET_DIR/debug/hoist-fleet-bench"
-
-# The program cleans up after itself (also on Ctrl-C). Should it be killed outright,
-# remove whatever container it left behind.
-cleanup() {
-    local status=$?
-    if [ $status -ne 0 ]; then
-        "$bench" --sweep || true
-    fi
-    exit $status
-}
-trap cleanup EXIT
-
-"$bench" "$@"
+exec "$(dirname "$0")/../scripts/run-container-program.sh" hoist-fleet-bench "$@"

@@ -19,37 +19,4 @@
 # ($HOIST_CACHE/rootfs-nspawn-bookworm-*), which makes a second run faster.
 set -euo pipefail
 
-cd "$(dirname "$0")/.."
-
-HOIST_CACHE=${HOIST_CACHE:-/var/cache/hoist-test}
-export HOIST_CACHE
-# moto (installed into a venv by install-test-deps.sh) and cargo's bin on PATH.
-export PATH="$HOIST_CACHE/venv/bin:$HOME/.cargo/bin:$PATH"
-
-die() { printf 'error: %s\n' "$*" >&2; exit 1; }
-
-[ "$(id -u)" = 0 ] || die "the demo boots a container and installs test dependencies: run it as root (sudo make demo)"
-command -v cargo >/dev/null || die "cargo is missing: install Rust with rustup (https://rustup.rs), then run this again"
-
-printf '==> installing what the demo needs (skipped when already there)\n'
-scripts/install-test-deps.sh --demo
-
-# The demo program builds everything else itself (in a target directory of its own,
-# so it never waits for another cargo run).
-export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$PWD/target}
-printf '==> building the demo program\n'
-cargo build --quiet --locked -p hoist-e2e --bin hoist-demo
-demo="$CARGO_TARGET_DIR/debug/hoist-demo"
-
-# The demo cleans up after itself (also on Ctrl-C). Should it be killed outright,
-# remove whatever container it left behind.
-cleanup() {
-    local status=$?
-    if [ $status -ne 0 ]; then
-        "$demo" --sweep || true
-    fi
-    exit $status
-}
-trap cleanup EXIT
-
-"$demo"
+exec "$(dirname "$0")/../scripts/run-container-program.sh" hoist-demo "$@"
