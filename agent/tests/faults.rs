@@ -13,7 +13,9 @@ mod common;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use common::{DebExtras, World, build_hello, hello_deb, wait_installed, wait_until};
+use common::{
+    DebExtras, World, build_hello, hello_deb, release_and_start_hello, wait_installed, wait_until,
+};
 
 const LONG: Duration = Duration::from_secs(120);
 const OUTAGE: Duration = Duration::from_secs(30);
@@ -37,11 +39,7 @@ fn s3_outage_backs_off_leaves_the_service_alone_and_recovers() {
     let target = world.hello_target();
     let config = world.write_config(&target, "", "");
     let agent = world.start_agent_with(&config, "info,hoist_agent::watcher=debug");
-    world.release(&v1, None);
-    wait_installed(&world, "hello", "1.0.0", LONG);
-    agent.wait_for_log("hello 1.0.0 is installed and serving", 1, LONG);
-    let _hello = target.spawn();
-    let pid = target.wait_version("1.0.0", Duration::from_secs(10));
+    let (_hello, pid) = release_and_start_hello(&world, &agent, &target, &v1, "1.0.0", LONG);
     let state_before = world.state();
     // Only what the agent logs from the outage on counts (before the first release it
     // also backed off, on "object missing").
@@ -152,11 +150,7 @@ fn agent_killed_or_stopped_during_a_download_installs_nothing_half_and_finishes_
     let target = world.hello_target();
     let config = world.write_config(&target, "", "");
     let agent = world.start_agent(&config);
-    world.release(&v1, None);
-    wait_installed(&world, "hello", "1.0.0", LONG);
-    agent.wait_for_log("hello 1.0.0 is installed and serving", 1, LONG);
-    let _hello = target.spawn();
-    let pid = target.wait_version("1.0.0", Duration::from_secs(10));
+    let (_hello, pid) = release_and_start_hello(&world, &agent, &target, &v1, "1.0.0", LONG);
 
     world.proxy.set_rate(Some(2_000_000));
     world.release(&v2, None);

@@ -9,7 +9,9 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Broken, Load, LoadConfig, World, hello_deb, wait_installed, wait_until};
+use common::{
+    Broken, Load, LoadConfig, World, hello_deb, release_and_start_hello, wait_installed, wait_until,
+};
 
 const LONG: Duration = Duration::from_secs(120);
 
@@ -34,11 +36,7 @@ fn broken_releases_are_rolled_back_marked_bad_and_not_retried() {
     let config = world.write_config(&target, "", "");
     let agent = world.start_agent(&config);
 
-    world.release(&v1, None);
-    wait_installed(&world, "hello", "1.0.0", LONG);
-    agent.wait_for_log("hello 1.0.0 is installed and serving", 1, LONG);
-    let _hello = target.spawn();
-    let v1_pid = target.wait_version("1.0.0", Duration::from_secs(10));
+    let (_hello, v1_pid) = release_and_start_hello(&world, &agent, &target, &v1, "1.0.0", LONG);
 
     // 2.0.0 takes over but answers 500: health check fails, 1.0.0 comes back.
     let v2_id = world.release(&v2_500, None);

@@ -11,7 +11,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{DebExtras, WatchTarget, World, build_hello, wait_installed};
+use common::{DebExtras, WatchTarget, World, build_hello, release_and_start_hello};
 use hoist_testkit::hello::pid_alive;
 
 const LONG: Duration = Duration::from_secs(120);
@@ -35,11 +35,7 @@ fn process_name_signalling_hands_over_to_the_new_binary() {
     let config = world.write_config(&target, "", "");
     let agent = world.start_agent(&config);
 
-    world.release(&v1, None);
-    wait_installed(&world, "hello", "1.0.0", LONG);
-    agent.wait_for_log("hello 1.0.0 is installed and serving", 1, LONG);
-    let _hello = target.spawn();
-    let v1_pid = target.wait_version("1.0.0", Duration::from_secs(10));
+    let (_hello, v1_pid) = release_and_start_hello(&world, &agent, &target, &v1, "1.0.0", LONG);
 
     world.release(&v2, None);
     let v2_pid = target.wait_version("2.0.0", LONG);

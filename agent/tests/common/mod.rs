@@ -559,6 +559,32 @@ pub fn hello_deb(world: &World, version: &str, broken: Option<Broken>) -> PathBu
     world.build_deb("hello", version, &binary, "hello", &DebExtras::default())
 }
 
+/// The first release of `hello`, serving: releases `deb` (hello `version`), waits until
+/// dpkg has installed it and the agent logs it as serving, then starts the service from
+/// the installed binary. Returns the running service and the pid serving `version`.
+///
+/// # Panics
+/// When a step takes longer than `timeout` (the service's start: 10 s).
+pub fn release_and_start_hello(
+    world: &World,
+    agent: &AgentProcess,
+    target: &WatchTarget,
+    deb: &Path,
+    version: &str,
+    timeout: Duration,
+) -> (HelloProcess, u32) {
+    world.release(deb, None);
+    wait_installed(world, "hello", version, timeout);
+    agent.wait_for_log(
+        &format!("hello {version} is installed and serving"),
+        1,
+        timeout,
+    );
+    let hello = target.spawn();
+    let pid = target.wait_version(version, Duration::from_secs(10));
+    (hello, pid)
+}
+
 /// Waits until dpkg in the sandbox reports `version` of `package` installed.
 pub fn wait_installed(world: &World, package: &str, version: &str, timeout: Duration) {
     wait_until(&format!("{package} {version} installed"), timeout, || {
