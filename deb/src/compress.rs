@@ -10,7 +10,6 @@
 //! - zstd: level 3 (dpkg-deb's default), 4 MiB chunks compressed into independent
 //!   frames in parallel (see [`crate::zstd_frames`]).
 
-use std::fs::File;
 use std::io::{self, Read, Write};
 use std::num::NonZeroUsize;
 
@@ -18,6 +17,7 @@ use gzp::ZWriter;
 use gzp::deflate::Gzip;
 use gzp::par::compress::{ParCompress, ParCompressBuilder};
 
+use crate::spool::Spool;
 use crate::zstd_frames::FrameWriter;
 use crate::{Compression, DebError};
 
@@ -35,16 +35,16 @@ pub(crate) fn default_threads() -> NonZeroUsize {
     std::thread::available_parallelism().unwrap_or(NonZeroUsize::MIN)
 }
 
-/// A streaming compressor writing into a file.
+/// A streaming compressor writing into a [`Spool`].
 pub(crate) struct Encoder {
     /// `None` once finished.
     inner: Option<Inner>,
 }
 
 enum Inner {
-    Gzip(ParCompress<'static, Gzip, File>),
-    Xz(liblzma::write::XzEncoder<File>),
-    Zstd(FrameWriter),
+    Gzip(ParCompress<'static, Gzip, Spool>),
+    Xz(liblzma::write::XzEncoder<Spool>),
+    Zstd(FrameWriter<Spool>),
 }
 
 impl std::fmt::Debug for Encoder {
@@ -64,7 +64,7 @@ impl Encoder {
     pub(crate) fn new(
         compression: Compression,
         threads: NonZeroUsize,
-        out: File,
+        out: Spool,
     ) -> Result<Self, DebError> {
         let fail = |reason: String| DebError::Compression {
             compression: compression.name(),
@@ -98,8 +98,8 @@ impl Encoder {
         Ok(Encoder { inner: Some(inner) })
     }
 
-    /// Writes the end of the stream and returns the file it was written to.
-    pub(crate) fn finish(mut self) -> io::Result<File> {
+    /// Writes the end of the stream and returns the spool it was written to.
+    pub(crate) fn finish(mut self) -> io::Result<Spool> {
         match self.inner.take() {
             Some(Inner::Gzip(mut writer)) => writer.finish().map_err(io::Error::other),
             Some(Inner::Xz(writer)) => writer.finish(),
@@ -162,17 +162,16 @@ pub(crate) fn decoder<'a, R: Read + 'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::io::Seek;
+    use crate::spool::Spooled;
 
     fn round_trip(compression: Compression, threads: usize, data: &[u8]) -> Vec<u8> {
-        let file = tempfile::tempfile().unwrap();
+        let dir = tempfile::tempdir().unwrap();
         let threads = NonZeroUsize::new(threads).unwrap();
-        let mut encoder = Encoder::new(compression, threads, file).unwrap();
+        let mut encoder = Encoder::new(compression, threads, Spool::new(dir.path())).unwrap();
         encoder.write_all(data).unwrap();
-        let mut file = encoder.finish().unwrap();
-        file.rewind().unwrap();
-        let mut compressed = Vec::new();
-        file.read_to_end(&mut compressed).unwrap();
+        let Spooled::Memory(compressed) = encoder.finish().unwrap().finish().unwrap() else {
+            panic!("a small stream stays in memory");
+        };
         let mut back = Vec::new();
         decoder(compression, compressed.as_slice())
             .unwrap()

@@ -1,13 +1,12 @@
 //! The MD5 of every packed file (for `md5sums`), computed on a worker thread from the
 //! very bytes that go into `data.tar`, so hashing does not hold up the tar stream.
 //!
-//! [`SourceReader`] reads an input file in large chunks, hands each chunk to the
-//! [`Md5Worker`] and serves it to the tar writer; the worker returns one digest per
-//! file, in order.
+//! [`Md5Worker::read_chunk`] reads an input file in large chunks; the caller hands
+//! each chunk to the worker and writes the same bytes into the tar stream. The worker
+//! returns one digest per file, in order.
 
 use std::cell::RefCell;
-use std::fs::File;
-use std::io::{self, Read, Take};
+use std::io::{self, Read};
 use std::sync::Arc;
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::thread::JoinHandle;
@@ -69,9 +68,8 @@ impl Md5Worker {
         })
     }
 
-    /// An empty buffer for up to `want` bytes (at most [`CHUNK`]), reused when one is
-    /// available.
-    fn buffer(&self, want: usize) -> Vec<u8> {
+    /// An empty buffer for a chunk, reused when one is available.
+    fn buffer(&self) -> Vec<u8> {
         while let Ok(chunk) = self.recycled.try_recv() {
             // The reader let go of it before asking; the worker has hashed it.
             if let Ok(mut buf) = Arc::try_unwrap(chunk) {
@@ -79,7 +77,20 @@ impl Md5Worker {
                 return buf;
             }
         }
-        Vec::with_capacity(want.min(CHUNK))
+        Vec::with_capacity(CHUNK)
+    }
+
+    /// Reads the next chunk of an input file — up to [`CHUNK`] bytes, fewer only at
+    /// the end of `from` — into a recycled buffer. Empty at the end. The caller hands
+    /// it to [`chunk`](Self::chunk) and lets go of it before reading the next one, so
+    /// that the buffer can come back.
+    ///
+    /// # Errors
+    /// Reading `from` failed: a problem with the input, not with the worker.
+    pub(crate) fn read_chunk(&self, from: &mut impl Read) -> io::Result<Arc<Vec<u8>>> {
+        let mut buf = self.buffer();
+        from.take(CHUNK as u64).read_to_end(&mut buf)?;
+        Ok(Arc::new(buf))
     }
 
     /// Adds bytes to the current file.
@@ -142,65 +153,6 @@ fn hash_all(
     digests
 }
 
-/// Reads at most `limit` bytes of a file for the tar writer, passing every chunk to the
-/// [`Md5Worker`]. A read error is kept in [`error`](Self::error) so the caller can
-/// report it as a problem with the input rather than with the output.
-pub(crate) struct SourceReader<'a> {
-    file: Take<&'a mut File>,
-    worker: &'a Md5Worker,
-    chunk: Arc<Vec<u8>>,
-    pos: usize,
-    /// Bytes served so far.
-    pub(crate) count: u64,
-    /// The first read error, if any.
-    pub(crate) error: Option<io::Error>,
-}
-
-impl<'a> SourceReader<'a> {
-    pub(crate) fn new(file: &'a mut File, limit: u64, worker: &'a Md5Worker) -> Self {
-        SourceReader {
-            file: file.take(limit),
-            worker,
-            chunk: Arc::new(Vec::new()),
-            pos: 0,
-            count: 0,
-            error: None,
-        }
-    }
-
-    fn refill(&mut self) -> io::Result<()> {
-        // Let go of the served chunk first so that it can come back for reuse.
-        self.chunk = Arc::new(Vec::new());
-        let remaining = usize::try_from(self.file.limit()).unwrap_or(CHUNK);
-        let mut buf = self.worker.buffer(remaining);
-        if let Err(e) = (&mut self.file).take(CHUNK as u64).read_to_end(&mut buf) {
-            let kind = e.kind();
-            self.error = Some(e);
-            return Err(io::Error::new(kind, "reading the input file failed"));
-        }
-        self.chunk = Arc::new(buf);
-        self.pos = 0;
-        if !self.chunk.is_empty() {
-            self.worker.chunk(Arc::clone(&self.chunk))?;
-        }
-        Ok(())
-    }
-}
-
-impl Read for SourceReader<'_> {
-    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
-        if self.pos == self.chunk.len() {
-            self.refill()?;
-        }
-        let available = &self.chunk[self.pos..];
-        let n = available.len().min(out.len());
-        out[..n].copy_from_slice(&available[..n]);
-        self.pos += n;
-        self.count += n as u64;
-        Ok(n)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -215,10 +167,17 @@ mod tests {
             let mut file = tempfile::tempfile().unwrap();
             file.write_all(content).unwrap();
             file.rewind().unwrap();
-            let mut reader = SourceReader::new(&mut file, content.len() as u64, &worker);
             let mut out = Vec::new();
-            reader.read_to_end(&mut out).unwrap();
-            assert_eq!(reader.count, content.len() as u64);
+            loop {
+                let chunk = worker.read_chunk(&mut file).unwrap();
+                if chunk.is_empty() {
+                    break;
+                }
+                assert!(chunk.len() <= CHUNK);
+                out.extend_from_slice(&chunk);
+                worker.chunk(chunk).unwrap();
+            }
+            assert_eq!(out.len(), content.len());
             worker.end_file().unwrap();
             served.push(out);
         }

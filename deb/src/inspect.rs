@@ -1,7 +1,7 @@
 //! Reading a `.deb`'s control information without dpkg.
 
 use std::fs::File;
-use std::io::{self, BufReader, Read};
+use std::io::{self, BufReader, Read, Seek, SeekFrom};
 use std::path::Path;
 
 use crate::compress;
@@ -95,16 +95,30 @@ pub fn inspect(path: &Path) -> Result<DebInfo, DebError> {
             "the second member must be control.tar.{{gz,xz,zst}}, found `{control_name}`"
         ))
     })?;
-    // Read only the data member's header: its name tells the compression.
-    let data_name = {
-        let entry = archive
+    // Read only the data member's header: its name tells the compression. Its bytes
+    // are skipped with a seek (a package can be hundreds of MB), then the file's
+    // length shows whether they are all there.
+    let (data_name, data_size) = {
+        let mut entry = archive
             .next_entry()
             .ok_or_else(|| not_deb("it has no data.tar member".into()))?
             .map_err(|e| not_deb(format!("it is not an ar archive ({e})")))?;
-        String::from_utf8_lossy(entry.header().identifier())
+        let name = String::from_utf8_lossy(entry.header().identifier())
             .trim_end_matches('/')
-            .to_owned()
+            .to_owned();
+        entry.seek(SeekFrom::End(0)).map_err(read_err)?;
+        (name, entry.header().size())
     };
+    let mut reader = archive.into_inner().map_err(read_err)?;
+    let data_end = reader.stream_position().map_err(read_err)?;
+    let file_size = reader.get_ref().metadata().map_err(read_err)?.len();
+    if data_end > file_size {
+        return Err(not_deb(format!(
+            "it is truncated: member {data_name} should have {data_size} bytes, the file \
+             ends {} bytes short; download or build it again",
+            data_end - file_size
+        )));
+    }
     let data_compression = member_compression(&data_name, "data").ok_or_else(|| {
         not_deb(format!(
             "the third member must be data.tar.{{gz,xz,zst}}, found `{data_name}`"

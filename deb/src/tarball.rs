@@ -10,6 +10,8 @@ use tar::{EntryType, Header};
 
 /// Length of the name field of a tar header.
 const NAME_FIELD: usize = 100;
+/// Entries are padded to whole blocks.
+const BLOCK: u64 = 512;
 
 /// Writes tar entries in the order they are given.
 pub(crate) struct TarWriter<W: Write> {
@@ -51,6 +53,26 @@ impl<W: Write> TarWriter<W> {
         self.builder.append(&header, data)
     }
 
+    /// Starts a regular file of exactly `size` bytes, which the caller then writes
+    /// into the returned [`FileBody`] straight from its own buffers (no copy through
+    /// a reader).
+    pub(crate) fn begin_file(
+        &mut self,
+        name: &str,
+        mode: u32,
+        mtime: u64,
+        size: u64,
+    ) -> io::Result<FileBody<'_, W>> {
+        let header = self.header(name, EntryType::Regular, mode, mtime, size)?;
+        // An empty body: the header alone, no padding.
+        self.builder.append(&header, io::empty())?;
+        Ok(FileBody {
+            out: self.builder.get_mut(),
+            size,
+            written: 0,
+        })
+    }
+
     /// Writes the end-of-archive marker and returns the output.
     pub(crate) fn finish(self) -> io::Result<W> {
         self.builder.into_inner()
@@ -86,6 +108,48 @@ impl<W: Write> TarWriter<W> {
             mtime,
             size,
         )
+    }
+}
+
+/// The content of a file entry started by [`TarWriter::begin_file`].
+pub(crate) struct FileBody<'a, W: Write> {
+    out: &'a mut W,
+    size: u64,
+    written: u64,
+}
+
+impl<W: Write> FileBody<'_, W> {
+    /// Appends `bytes`; more than the announced size is an error.
+    pub(crate) fn write_all(&mut self, bytes: &[u8]) -> io::Result<()> {
+        let len = bytes.len() as u64;
+        if self.written + len > self.size {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("a tar entry of {} bytes was given more", self.size),
+            ));
+        }
+        self.out.write_all(bytes)?;
+        self.written += len;
+        Ok(())
+    }
+
+    /// Ends the entry: pads it to the 512-byte block. Fewer bytes than announced
+    /// is an error (every following entry would be shifted).
+    pub(crate) fn finish(self) -> io::Result<()> {
+        if self.written != self.size {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!(
+                    "a tar entry of {} bytes was given only {}",
+                    self.size, self.written
+                ),
+            ));
+        }
+        let partial = (self.size % BLOCK) as usize;
+        if partial != 0 {
+            self.out.write_all(&[0; BLOCK as usize][partial..])?;
+        }
+        Ok(())
     }
 }
 
@@ -125,6 +189,12 @@ mod tests {
         tar.file("./usr/bin/hello", 0o755, 200, 5, &b"hello"[..])
             .unwrap();
         tar.file(&long, 0o644, 300, 2, &b"hi"[..]).unwrap();
+        let mut body = tar.begin_file("./chunks", 0o644, 400, 7).unwrap();
+        body.write_all(b"chu").unwrap();
+        body.write_all(b"nks").unwrap();
+        body.write_all(b"!").unwrap();
+        body.finish().unwrap();
+        tar.file("./after", 0o644, 500, 1, &b"a"[..]).unwrap();
         let bytes = tar.finish().unwrap();
 
         let mut archive = tar::Archive::new(bytes.as_slice());
@@ -147,7 +217,19 @@ mod tests {
                 ("./".to_owned(), 0o755, 100, vec![]),
                 ("./usr/bin/hello".to_owned(), 0o755, 200, b"hello".to_vec()),
                 (long, 0o644, 300, b"hi".to_vec()),
+                ("./chunks".to_owned(), 0o644, 400, b"chunks!".to_vec()),
+                ("./after".to_owned(), 0o644, 500, b"a".to_vec()),
             ]
         );
+    }
+
+    #[test]
+    fn a_body_of_the_wrong_size_is_an_error() {
+        let mut tar = TarWriter::new(Vec::new());
+        let mut body = tar.begin_file("./f", 0o644, 0, 3).unwrap();
+        body.write_all(b"ab").unwrap();
+        assert!(body.write_all(b"cd").is_err());
+        let err = body.finish().unwrap_err();
+        assert!(err.to_string().contains("only 2"), "{err}");
     }
 }

@@ -3,7 +3,7 @@
 //! renamed into place only when everything succeeded.
 
 use std::fs::{self, File};
-use std::io::{self, Read, Seek, Write};
+use std::io::{self, Read, Write};
 use std::num::NonZeroUsize;
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
@@ -13,8 +13,10 @@ use tracing::debug;
 
 use crate::compress::{self, Encoder};
 use crate::control;
-use crate::digest::{Md5Worker, SourceReader};
+use crate::digest::Md5Worker;
 use crate::layout::{Layout, Node, Payload};
+use crate::publish::publish;
+use crate::spool::{Spool, Spooled};
 use crate::tarball::TarWriter;
 use crate::{BuildOptions, Compression, DebError, PackageSpec, policy};
 
@@ -86,17 +88,19 @@ pub fn build(spec: &PackageSpec, options: &BuildOptions) -> Result<PathBuf, DebE
     let ext = options.compression.extension();
     let members: [(String, MemberSource); 3] = [
         ("debian-binary".into(), MemberSource::Bytes(DEBIAN_BINARY)),
-        (format!("control.tar.{ext}"), MemberSource::File(control)),
-        (format!("data.tar.{ext}"), MemberSource::File(data.file)),
+        (format!("control.tar.{ext}"), MemberSource::Spooled(control)),
+        (
+            format!("data.tar.{ext}"),
+            MemberSource::Spooled(data.member),
+        ),
     ];
     write_ar(temp.as_file_mut(), members, layout.epoch).map_err(write_err(&file_name))?;
     // No fsync: like dpkg-deb, a build output need not survive a power cut; the
-    // rename alone guarantees that nobody ever sees a partial package.
+    // atomic rename alone guarantees that nobody ever sees a partial package.
     temp.as_file()
         .set_permissions(fs::Permissions::from_mode(0o644))
         .map_err(write_err(&file_name))?;
-    temp.persist(&target)
-        .map_err(|e| write_err(&file_name)(e.error))?;
+    publish(temp, &target).map_err(write_err(&file_name))?;
     debug!(path = %target.display(), "package written");
     Ok(target)
 }
@@ -146,7 +150,7 @@ fn version_for_file_name(version: &str) -> &str {
 
 /// The compressed data member and what the control member needs to know about it.
 struct DataMember {
-    file: File,
+    member: Spooled,
     /// `md5sums` lines, in archive order.
     md5sums: String,
     installed_size_kib: u64,
@@ -163,9 +167,9 @@ fn write_data(
         dir: dir.to_owned(),
         source,
     };
-    let out = tempfile::tempfile_in(dir).map_err(write_err)?;
-    let encoder = Encoder::new(compression, threads, out)?;
-    let mut tar = TarWriter::new(io::BufWriter::with_capacity(1 << 20, encoder));
+    let encoder = Encoder::new(compression, threads, Spool::new(dir))?;
+    // No buffer in between: every encoder collects its input into blocks itself.
+    let mut tar = TarWriter::new(encoder);
     let md5 = Md5Worker::start().map_err(write_err)?;
     let mut installed_size_kib = 0;
     tar.dir("./", 0o755, layout.epoch).map_err(write_err)?;
@@ -187,16 +191,11 @@ fn write_data(
             }
         }
     }
-    let encoder = tar
+    let member = tar
         .finish()
-        .and_then(|buffered| {
-            buffered
-                .into_inner()
-                .map_err(io::IntoInnerError::into_error)
-        })
+        .and_then(Encoder::finish)
+        .and_then(Spool::finish)
         .map_err(write_err)?;
-    let mut file = encoder.finish().map_err(write_err)?;
-    file.rewind().map_err(write_err)?;
 
     // md5sums lists every regular file but the conffiles (dpkg records their hashes in
     // its status file), in archive order.
@@ -214,7 +213,7 @@ fn write_data(
     }
     debug!(installed_size_kib, "data.tar written");
     Ok(DataMember {
-        file,
+        member,
         md5sums,
         installed_size_kib,
     })
@@ -222,7 +221,7 @@ fn write_data(
 
 /// Appends one file, its bytes also going to the md5 worker.
 fn append_file(
-    tar: &mut TarWriter<io::BufWriter<Encoder>>,
+    tar: &mut TarWriter<Encoder>,
     md5: &Md5Worker,
     name: &str,
     mode: u32,
@@ -247,23 +246,35 @@ fn append_file(
                 path: path.clone(),
                 source,
             };
+            let changed = || DebError::FileChanged {
+                role: role.clone(),
+                path: path.clone(),
+                expected: *size,
+            };
             let mut file = File::open(path).map_err(unreadable)?;
-            let mut reader = SourceReader::new(&mut file, *size, md5);
-            let written = tar.file(name, mode, mtime, *size, &mut reader);
-            if let Some(source) = reader.error.take() {
-                return Err(unreadable(source));
+            let mut body = tar
+                .begin_file(name, mode, mtime, *size)
+                .map_err(write_err)?;
+            let mut remaining = (&mut file).take(*size);
+            loop {
+                // Each chunk goes to the md5 worker and, the same bytes, into the tar
+                // stream: read once, copied once.
+                let chunk = md5.read_chunk(&mut remaining).map_err(unreadable)?;
+                if chunk.is_empty() {
+                    break;
+                }
+                body.write_all(&chunk).map_err(write_err)?;
+                md5.chunk(chunk).map_err(write_err)?;
             }
-            written.map_err(write_err)?;
-            let count = reader.count;
+            // Shorter than when the build started, or longer: the package would not
+            // match the file list it was planned from.
+            let shrank = remaining.limit() != 0;
             let mut probe = [0u8; 1];
             let grew = file.read(&mut probe).map_err(unreadable)? > 0;
-            if count != *size || grew {
-                return Err(DebError::FileChanged {
-                    role: role.clone(),
-                    path: path.clone(),
-                    expected: *size,
-                });
+            if shrank || grew {
+                return Err(changed());
             }
+            body.finish().map_err(write_err)?;
         }
     }
     md5.end_file().map_err(write_err)
@@ -275,7 +286,7 @@ fn write_control(
     md5sums: &str,
     compression: Compression,
     dir: &Path,
-) -> Result<File, DebError> {
+) -> Result<Spooled, DebError> {
     let write_err = |source: io::Error| DebError::Write {
         what: "control.tar".into(),
         dir: dir.to_owned(),
@@ -300,22 +311,26 @@ fn write_control(
     }
     members.sort_by(|a, b| a.0.cmp(b.0));
 
-    let out = tempfile::tempfile_in(dir).map_err(write_err)?;
     // The control member is small: one thread is plenty.
-    let mut tar = TarWriter::new(Encoder::new(compression, NonZeroUsize::MIN, out)?);
+    let mut tar = TarWriter::new(Encoder::new(
+        compression,
+        NonZeroUsize::MIN,
+        Spool::new(dir),
+    )?);
     tar.dir("./", 0o755, layout.epoch).map_err(write_err)?;
     for (name, mode, bytes) in members {
         tar.file(name, mode, layout.epoch, bytes.len() as u64, bytes)
             .map_err(write_err)?;
     }
-    let mut file = tar.finish().and_then(Encoder::finish).map_err(write_err)?;
-    file.rewind().map_err(write_err)?;
-    Ok(file)
+    tar.finish()
+        .and_then(Encoder::finish)
+        .and_then(Spool::finish)
+        .map_err(write_err)
 }
 
 enum MemberSource {
     Bytes(&'static [u8]),
-    File(File),
+    Spooled(Spooled),
 }
 
 fn write_ar(out: &mut File, members: [(String, MemberSource); 3], mtime: u64) -> io::Result<()> {
@@ -324,7 +339,7 @@ fn write_ar(out: &mut File, members: [(String, MemberSource); 3], mtime: u64) ->
     for (name, source) in members {
         let size = match &source {
             MemberSource::Bytes(bytes) => bytes.len() as u64,
-            MemberSource::File(file) => file.metadata()?.len(),
+            MemberSource::Spooled(spooled) => spooled.len()?,
         };
         let mut header = ar::Header::new(name.into_bytes(), size);
         header.set_mtime(mtime);
@@ -333,7 +348,10 @@ fn write_ar(out: &mut File, members: [(String, MemberSource); 3], mtime: u64) ->
         header.set_mode(0o100644);
         match source {
             MemberSource::Bytes(bytes) => ar.append(&header, bytes)?,
-            MemberSource::File(file) => ar.append(&header, file)?,
+            MemberSource::Spooled(Spooled::Memory(bytes)) => {
+                ar.append(&header, bytes.as_slice())?
+            }
+            MemberSource::Spooled(Spooled::File(file)) => ar.append(&header, file)?,
         }
     }
     ar.into_inner()?.flush()

@@ -9,7 +9,6 @@
 //! compression itself.
 
 use std::collections::BTreeMap;
-use std::fs::File;
 use std::io::{self, Write};
 use std::num::NonZeroUsize;
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
@@ -23,13 +22,15 @@ use std::thread::JoinHandle;
 /// do, are shorter, so the workers stay busy until the end.
 pub(crate) const FRAME_INPUT: usize = 4 << 20;
 
-type Job = (usize, Vec<u8>);
+/// A chunk to compress, and an output buffer to compress it into.
+type Job = (usize, Vec<u8>, Vec<u8>);
 /// A frame, and its input buffer handed back for reuse.
 type Done = (usize, io::Result<Vec<u8>>, Vec<u8>);
 
-/// A writer compressing into independent zstd frames on `threads` workers.
-pub(crate) struct FrameWriter {
-    out: File,
+/// A writer compressing into independent zstd frames on `threads` workers, writing
+/// the frames in order to `out`.
+pub(crate) struct FrameWriter<W: Write> {
+    out: W,
     level: i32,
     pending_input: Vec<u8>,
     /// `None` once finished (closing it stops the workers).
@@ -40,13 +41,15 @@ pub(crate) struct FrameWriter {
     finished: BTreeMap<usize, Vec<u8>>,
     /// Input buffers back from the workers (fresh ones cost page faults).
     spare: Vec<Vec<u8>>,
+    /// Output buffers whose frames have been written, for the next jobs.
+    spare_frames: Vec<Vec<u8>>,
     next_index: usize,
     next_to_write: usize,
     max_in_flight: usize,
 }
 
-impl FrameWriter {
-    pub(crate) fn new(out: File, level: i32, threads: NonZeroUsize) -> io::Result<Self> {
+impl<W: Write> FrameWriter<W> {
+    pub(crate) fn new(out: W, level: i32, threads: NonZeroUsize) -> io::Result<Self> {
         let (jobs, job_queue) = sync_channel::<Job>(threads.get());
         let (done_sender, done) = sync_channel::<Done>(threads.get() * 2);
         let job_queue = Arc::new(Mutex::new(job_queue));
@@ -68,14 +71,15 @@ impl FrameWriter {
             workers,
             finished: BTreeMap::new(),
             spare: Vec::new(),
+            spare_frames: Vec::new(),
             next_index: 0,
             next_to_write: 0,
             max_in_flight: threads.get() * 2,
         })
     }
 
-    /// Compresses what is left, writes every frame and returns the file.
-    pub(crate) fn finish(mut self) -> io::Result<File> {
+    /// Compresses what is left, writes every frame and returns the output.
+    pub(crate) fn finish(mut self) -> io::Result<W> {
         // An empty stream still needs one (empty) frame to be valid zstd.
         if !self.pending_input.is_empty() || self.next_index == 0 {
             self.submit()?;
@@ -103,11 +107,12 @@ impl FrameWriter {
             .pop()
             .unwrap_or_else(|| Vec::with_capacity(FRAME_INPUT));
         let input = std::mem::replace(&mut self.pending_input, next);
+        let frame = self.spare_frames.pop().unwrap_or_default();
         let jobs = self
             .jobs
             .as_ref()
             .ok_or_else(|| io::Error::other("the zstd stream is already finished"))?;
-        jobs.send((self.next_index, input))
+        jobs.send((self.next_index, input, frame))
             .map_err(|_| io::Error::other("the zstd worker threads stopped"))?;
         self.next_index += 1;
         Ok(())
@@ -124,13 +129,14 @@ impl FrameWriter {
         self.finished.insert(index, frame?);
         while let Some(frame) = self.finished.remove(&self.next_to_write) {
             self.out.write_all(&frame)?;
+            self.spare_frames.push(frame);
             self.next_to_write += 1;
         }
         Ok(())
     }
 }
 
-impl std::fmt::Debug for FrameWriter {
+impl<W: Write> std::fmt::Debug for FrameWriter<W> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("FrameWriter")
             .field("level", &self.level)
@@ -139,7 +145,7 @@ impl std::fmt::Debug for FrameWriter {
     }
 }
 
-impl Write for FrameWriter {
+impl<W: Write> Write for FrameWriter<W> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         let room = FRAME_INPUT - self.pending_input.len();
         let n = room.min(buf.len());
@@ -166,9 +172,16 @@ fn compress_jobs(queue: &Mutex<Receiver<Job>>, results: &SyncSender<Done>, level
             Ok(queue) => queue.recv(),
             Err(_) => return,
         };
-        let Ok((index, input)) = job else { return };
+        let Ok((index, input, mut frame)) = job else {
+            return;
+        };
+        // Room for the worst case, so that compressing cannot run out of space.
+        frame.clear();
+        frame.reserve(zstd::zstd_safe::compress_bound(input.len()));
         let frame = match &mut compressor {
-            Ok(compressor) => compressor.compress(&input),
+            Ok(compressor) => compressor
+                .compress_to_buffer(&input, &mut frame)
+                .map(|_| frame),
             Err(e) => Err(io::Error::new(e.kind(), e.to_string())),
         };
         if results.send((index, frame, input)).is_err() {
@@ -180,19 +193,14 @@ fn compress_jobs(queue: &Mutex<Receiver<Job>>, results: &SyncSender<Done>, level
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::io::{Read, Seek};
 
     fn compress(data: &[u8], threads: usize) -> Vec<u8> {
-        let file = tempfile::tempfile().unwrap();
-        let mut writer = FrameWriter::new(file, 3, NonZeroUsize::new(threads).unwrap()).unwrap();
+        let out = Vec::new();
+        let mut writer = FrameWriter::new(out, 3, NonZeroUsize::new(threads).unwrap()).unwrap();
         for piece in data.chunks(100_000) {
             writer.write_all(piece).unwrap();
         }
-        let mut file = writer.finish().unwrap();
-        file.rewind().unwrap();
-        let mut out = Vec::new();
-        file.read_to_end(&mut out).unwrap();
-        out
+        writer.finish().unwrap()
     }
 
     #[test]

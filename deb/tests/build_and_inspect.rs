@@ -230,6 +230,36 @@ fn inspect_rejects_what_is_not_a_package() {
 }
 
 #[test]
+fn inspect_reports_a_truncated_data_member() {
+    let inputs = Inputs::new();
+    let out = tempfile::tempdir().unwrap();
+    let deb = build(&inputs.spec(), &options(out.path())).unwrap();
+    let bytes = fs::read(&deb).unwrap();
+    // An interrupted download: the control member is whole, the data member is not.
+    fs::write(&deb, &bytes[..bytes.len() - 100]).unwrap();
+    let err = inspect(&deb).unwrap_err();
+    assert!(matches!(err, DebError::NotADeb { .. }), "{err}");
+    let text = err.to_string();
+    assert!(text.contains("truncated"), "{text}");
+    assert!(text.contains("data.tar.gz"), "{text}");
+    // ar pads a member of odd size with one byte, which is not part of the member.
+    let mut archive = ar::Archive::new(&bytes[..]);
+    let mut sizes = Vec::new();
+    while let Some(entry) = archive.next_entry() {
+        sizes.push(entry.unwrap().header().size());
+    }
+    let short_by = 100 - sizes[2] % 2;
+    assert!(
+        text.contains(&format!("ends {short_by} bytes short")),
+        "{text}"
+    );
+
+    // Whole again: inspect reads it.
+    fs::write(&deb, &bytes).unwrap();
+    assert_eq!(inspect(&deb).unwrap().package, "hello");
+}
+
+#[test]
 fn same_inputs_same_bytes_whatever_the_thread_count() {
     let inputs = Inputs::new();
     for compression in Compression::ALL {
@@ -422,4 +452,23 @@ fn user_scripts_are_merged_and_executable() {
     let generated = text.find("systemctl --system enable").unwrap();
     let done = text.find("echo done").unwrap();
     assert!(configuring < generated && generated < done, "{text}");
+}
+
+#[test]
+fn a_file_that_changes_while_packed_fails_the_build() {
+    // /proc files stat as 0 bytes and then read as more: exactly what a file still
+    // being written looks like to the build.
+    let inputs = Inputs::new();
+    let mut spec = inputs.spec();
+    spec.files.push(FileEntry::new(
+        "/proc/self/status",
+        "/usr/share/hello/status",
+    ));
+    let out = tempfile::tempdir().unwrap();
+    let err = build(&spec, &options(out.path())).unwrap_err();
+    assert!(matches!(err, DebError::FileChanged { .. }), "{err}");
+    let text = err.to_string();
+    assert!(text.contains("/proc/self/status"), "{text}");
+    assert!(text.contains("changed while it was being packed"), "{text}");
+    assert_eq!(fs::read_dir(out.path()).unwrap().count(), 0);
 }

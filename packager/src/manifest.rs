@@ -305,8 +305,10 @@ impl LoadedManifest {
     /// The package described by the manifest, with `overrides` applied.
     ///
     /// Checks what can be pointed at in the manifest — name, version, architecture,
-    /// that every source exists, that conffiles are under `/etc/` — so that those errors
-    /// name the line; everything else is checked by [`hoist_deb::build`].
+    /// that conffiles are under `/etc/` — so that those errors name the line; everything
+    /// else is checked by [`hoist_deb::build`]. Sources are not looked at here (the
+    /// build stats each one anyway): when the build finds one missing,
+    /// [`explain_missing`](Self::explain_missing) names its line.
     pub fn to_spec(&self, overrides: &Overrides) -> anyhow::Result<PackageSpec> {
         let pkg = &self.manifest.package;
         let checked = |value: &Spanned<String>,
@@ -338,7 +340,7 @@ impl LoadedManifest {
 
         let mut files = Vec::new();
         for binary in &self.manifest.binaries {
-            let source = self.existing(binary.span(), "binaries", &binary.get_ref().source)?;
+            let source = self.resolve(&binary.get_ref().source);
             let dest = match &binary.get_ref().dest {
                 Some(dest) => dest.clone(),
                 None => {
@@ -367,15 +369,15 @@ impl LoadedManifest {
                     entry.dest
                 );
             }
-            files.push(self.install_file(conffile, "conffiles")?);
+            files.push(self.install_file(conffile));
         }
         for file in &self.manifest.files {
-            files.push(self.install_file(file, "files")?);
+            files.push(self.install_file(file));
         }
 
         let mut units = Vec::new();
         for unit in &self.manifest.units {
-            let source = self.existing(unit.span(), "units", &unit.get_ref().source)?;
+            let source = self.resolve(&unit.get_ref().source);
             units.push(SystemdUnit {
                 source,
                 enable: unit.get_ref().enable,
@@ -424,31 +426,52 @@ impl LoadedManifest {
         })
     }
 
-    fn install_file(&self, entry: &Spanned<InstallFile>, list: &str) -> anyhow::Result<FileEntry> {
+    fn install_file(&self, entry: &Spanned<InstallFile>) -> FileEntry {
         let file = entry.get_ref();
-        let source = self.existing(entry.span(), list, &file.source)?;
-        let mut out = FileEntry::new(source, file.dest.clone());
+        let mut out = FileEntry::new(self.resolve(&file.source), file.dest.clone());
         out.mode = file.mode.map(|m| m.0);
-        Ok(out)
+        out
     }
 
-    /// Resolves `source` and checks that it exists, naming the manifest line if not.
-    fn existing(&self, span: Range<usize>, list: &str, source: &str) -> anyhow::Result<PathBuf> {
-        let path = self.resolve(source);
-        if !path.exists() {
+    /// The error for a source the build found missing at `missing`, naming the manifest
+    /// line that lists it; `None` when no source of the manifest resolves to that path.
+    pub fn explain_missing(&self, missing: &Path) -> Option<anyhow::Error> {
+        let m = &self.manifest;
+        let sources = m
+            .binaries
+            .iter()
+            .map(|b| ("binaries", b.span(), &b.get_ref().source))
+            .chain(
+                m.units
+                    .iter()
+                    .map(|u| ("units", u.span(), &u.get_ref().source)),
+            )
+            .chain(
+                m.conffiles
+                    .iter()
+                    .map(|c| ("conffiles", c.span(), &c.get_ref().source)),
+            )
+            .chain(
+                m.files
+                    .iter()
+                    .map(|f| ("files", f.span(), &f.get_ref().source)),
+            );
+        for (list, span, source) in sources {
+            if self.resolve(source) != missing {
+                continue;
+            }
             let hint = if list == "binaries" {
                 "build it first (e.g. `cargo build --release`) or fix `source`"
             } else {
                 "create it or fix `source`"
             };
-            bail!(
-                "{}: {list} source `{}` does not exist (looked for {}): {hint}",
+            return Some(anyhow::anyhow!(
+                "{}: {list} source `{source}` does not exist (looked for {}): {hint}",
                 self.at(span),
-                source,
-                path.display()
-            );
+                missing.display()
+            ));
         }
-        Ok(path)
+        None
     }
 }
 

@@ -80,14 +80,18 @@ pub fn build_package(args: &BuildArgs) -> anyhow::Result<BuiltPackage> {
                 // Only succeeds while empty, which it is after a failed build.
                 let _ = std::fs::remove_dir(&args.out_dir);
             }
-            return Err(err).with_context(|| {
-                format!(
-                    "cannot build {} {} from {}",
-                    spec.name,
-                    spec.version,
-                    args.manifest.display()
-                )
-            });
+            let context = format!(
+                "cannot build {} {} from {}",
+                spec.name,
+                spec.version,
+                args.manifest.display()
+            );
+            if let hoist_deb::DebError::MissingFile { path, .. } = &err {
+                if let Some(explained) = manifest.explain_missing(path) {
+                    return Err(explained.context(context));
+                }
+            }
+            return Err(err).context(context);
         }
     };
     let info = hoist_deb::inspect(&path).with_context(|| {
