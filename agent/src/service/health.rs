@@ -5,14 +5,14 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http_body_util::Empty;
-use hyper_util::client::legacy::Client;
-use hyper_util::rt::TokioExecutor;
+use hyper_util::rt::TokioIo;
 
 use super::signal;
 use crate::config::HealthConfig;
 
 const RETRY: Duration = Duration::from_millis(100);
-const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(2);
+const MIN_ATTEMPT_TIMEOUT: Duration = Duration::from_millis(250);
+const MAX_ATTEMPT_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Why the service is considered unhealthy.
 #[derive(Debug, thiserror::Error)]
@@ -56,39 +56,99 @@ pub async fn check(config: &HealthConfig, new_pid: Option<i32>) -> Result<(), He
 
 /// `GET url` on a fresh connection each attempt (so a kept-alive connection to the old
 /// process cannot answer for the new one) until a 2xx answer or `within` has passed.
+///
+/// Each attempt gets at most a third of `within` (and at most 2 s), so one connection that
+/// is never answered cannot use up the whole window; a failed attempt is logged at debug
+/// level with what went wrong (connect, request or no answer).
 pub async fn check_http(url: &str, within: Duration) -> Result<(), HealthError> {
-    let uri: hyper::Uri = url.parse().map_err(|err| HealthError::Http {
+    let failure = |last: String| HealthError::Http {
         url: url.to_owned(),
         within: humantime::format_duration(within).to_string(),
-        last: format!("invalid URL: {err}"),
-    })?;
-    let client = Client::builder(TokioExecutor::new())
-        .pool_max_idle_per_host(0)
-        .build_http::<Empty<Bytes>>();
-    let deadline = Instant::now() + within;
+        last,
+    };
+    let target = HttpTarget::parse(url).map_err(failure)?;
+    let per_attempt = (within / 3).clamp(MIN_ATTEMPT_TIMEOUT, MAX_ATTEMPT_TIMEOUT);
+    let started = Instant::now();
+    let deadline = started + within;
+    let mut attempt = 0u32;
     loop {
+        attempt += 1;
         let remaining = deadline.saturating_duration_since(Instant::now());
-        let request = hyper::Request::get(uri.clone())
-            .header(hyper::header::CONNECTION, "close")
-            .body(Empty::new())
-            .map_err(|err| HealthError::Check(err.to_string()))?;
-        let last =
-            match tokio::time::timeout(remaining.min(ATTEMPT_TIMEOUT), client.request(request))
-                .await
-            {
-                Ok(Ok(response)) if response.status().is_success() => return Ok(()),
-                Ok(Ok(response)) => format!("status {}", response.status()),
-                Ok(Err(err)) => format!("error: {err:?}"),
-                Err(_) => "no answer (timed out)".to_owned(),
-            };
+        let limit = remaining.min(per_attempt);
+        let last = match tokio::time::timeout(limit, target.get()).await {
+            Ok(Ok(status)) if status.is_success() => return Ok(()),
+            Ok(Ok(status)) => format!("status {status}"),
+            Ok(Err(err)) => err,
+            Err(_) => format!(
+                "no answer within {}",
+                humantime::format_duration(Duration::from_millis(limit.as_millis() as u64))
+            ),
+        };
+        tracing::debug!(
+            url,
+            attempt,
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "health check attempt failed: {last}"
+        );
         if Instant::now() + RETRY >= deadline {
-            return Err(HealthError::Http {
-                url: url.to_owned(),
-                within: humantime::format_duration(within).to_string(),
-                last,
-            });
+            return Err(failure(last));
         }
         tokio::time::sleep(RETRY).await;
+    }
+}
+
+/// Where an http:// health URL points, and the request to send there.
+struct HttpTarget {
+    uri: hyper::Uri,
+    host: String,
+    port: u16,
+}
+
+impl HttpTarget {
+    fn parse(url: &str) -> Result<HttpTarget, String> {
+        let uri: hyper::Uri = url.parse().map_err(|err| format!("invalid URL: {err}"))?;
+        if uri.scheme_str() != Some("http") {
+            return Err("not an http:// URL".to_owned());
+        }
+        let host = uri
+            .host()
+            .ok_or_else(|| "the URL has no host".to_owned())?
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_owned();
+        let port = uri.port_u16().unwrap_or(80);
+        Ok(HttpTarget { uri, host, port })
+    }
+
+    /// One `GET` on a new connection (`Connection: close`); the answer's status, or which
+    /// step failed.
+    async fn get(&self) -> Result<hyper::StatusCode, String> {
+        let stream = tokio::net::TcpStream::connect((self.host.as_str(), self.port))
+            .await
+            .map_err(|err| format!("cannot connect: {err}"))?;
+        let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+            .await
+            .map_err(|err| format!("connection failed: {err}"))?;
+        // Drives the connection until the answer is read; ends when it closes.
+        let driver = tokio::spawn(connection);
+        let path = self
+            .uri
+            .path_and_query()
+            .map_or("/", hyper::http::uri::PathAndQuery::as_str);
+        let authority = self
+            .uri
+            .authority()
+            .map_or_else(|| self.host.clone(), |a| a.as_str().to_owned());
+        let request = hyper::Request::get(path)
+            .header(hyper::header::HOST, authority)
+            .header(hyper::header::CONNECTION, "close")
+            .body(Empty::<Bytes>::new())
+            .map_err(|err| format!("cannot build the request: {err}"))?;
+        let answer = sender.send_request(request).await;
+        driver.abort();
+        answer
+            .map(|response| response.status())
+            .map_err(|err| format!("connected, but the request failed: {err}"))
     }
 }
 
@@ -171,6 +231,42 @@ mod tests {
         assert!(started.elapsed() >= Duration::from_millis(350));
         assert!(err.to_string().contains("500"), "{err}");
         task.abort();
+    }
+
+    #[tokio::test]
+    async fn a_connection_never_answered_does_not_use_up_the_window() {
+        // The first connection is accepted and held without an answer; later ones get 200.
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!(
+            "http://localhost:{}/healthz",
+            listener.local_addr().unwrap().port()
+        );
+        let task = tokio::spawn(async move {
+            // Kept open, never answered, for as long as the task runs.
+            let (_held, _) = listener.accept().await.unwrap();
+            loop {
+                let (mut stream, _) = listener.accept().await.unwrap();
+                let mut buf = [0u8; 1024];
+                let _ = stream.read(&mut buf).await;
+                let _ = stream
+                    .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n")
+                    .await;
+            }
+        });
+        check_http(&url, Duration::from_secs(3)).await.unwrap();
+        task.abort();
+    }
+
+    #[tokio::test]
+    async fn a_listener_that_never_answers_fails_naming_the_wait() {
+        // Listening (the kernel completes connections) but never accepting.
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}/", listener.local_addr().unwrap());
+        let err = check_http(&url, Duration::from_millis(900))
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("last no answer within"), "{err}");
+        drop(listener);
     }
 
     #[tokio::test]

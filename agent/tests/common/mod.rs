@@ -333,9 +333,11 @@ impl World {
         cmd
     }
 
-    /// Starts `hoist-agent run` with the config.
+    /// Starts `hoist-agent run` with the config, logging at info level and the service
+    /// steps (handoff confirmation, each health check attempt) at debug level, which a
+    /// failing test prints.
     pub fn start_agent(&self, config: &Path) -> AgentProcess {
-        self.start_agent_with(config, "info")
+        self.start_agent_with(config, "info,hoist_agent::service=debug")
     }
 
     /// Starts `hoist-agent run` with `RUST_LOG=rust_log`.
