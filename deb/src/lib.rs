@@ -33,6 +33,7 @@ mod docs;
 mod error;
 mod inspect;
 mod layout;
+mod md5_lanes;
 pub mod policy;
 mod publish;
 pub mod scripts;
