@@ -292,10 +292,10 @@ impl Handoff {
     pub fn finish(&self) -> Option<DrainReason> {
         let reason = self.drain_reason();
         let handed_over = matches!(reason, Some(DrainReason::Upgraded { .. }));
-        if let (Some(path), false) = (&self.shared.config.pidfile, handed_over) {
-            if let Err(e) = pidfile::remove_if_names(path, std::process::id()) {
-                tracing::warn!(path = %path.display(), "cannot remove pidfile: {e}");
-            }
+        if let (Some(path), false) = (&self.shared.config.pidfile, handed_over)
+            && let Err(e) = pidfile::remove_if_names(path, std::process::id())
+        {
+            tracing::warn!(path = %path.display(), "cannot remove pidfile: {e}");
         }
         tracing::info!(
             pid = std::process::id(),

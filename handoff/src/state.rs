@@ -106,10 +106,10 @@ impl Shared {
     /// Starts a graceful shutdown (idempotent); sends `STOPPING=1` the first time.
     pub(crate) fn request_shutdown(&self, signal: Option<i32>) {
         self.shutdown.cancel();
-        if self.begin_drain(DrainReason::Shutdown { signal }) {
-            if let Err(e) = notify::stopping() {
-                tracing::warn!("cannot send STOPPING=1 to NOTIFY_SOCKET: {e}");
-            }
+        if self.begin_drain(DrainReason::Shutdown { signal })
+            && let Err(e) = notify::stopping()
+        {
+            tracing::warn!("cannot send STOPPING=1 to NOTIFY_SOCKET: {e}");
         }
     }
 
@@ -162,10 +162,10 @@ impl Shared {
     /// main-process role: take it back (pidfile and `MAINPID`).
     pub(crate) fn reclaim_main_process(&self) {
         let pid = std::process::id();
-        if let Some(path) = &self.config.pidfile {
-            if let Err(e) = pidfile::write(path, pid) {
-                tracing::error!(path = %path.display(), "cannot restore the pidfile: {e}");
-            }
+        if let Some(path) = &self.config.pidfile
+            && let Err(e) = pidfile::write(path, pid)
+        {
+            tracing::error!(path = %path.display(), "cannot restore the pidfile: {e}");
         }
         if let Err(e) = notify::main_process_is(pid) {
             tracing::error!("cannot restore MAINPID via NOTIFY_SOCKET: {e}");

@@ -86,10 +86,10 @@ pub fn build_package(args: &BuildArgs) -> anyhow::Result<BuiltPackage> {
                 spec.version,
                 args.manifest.display()
             );
-            if let hoist_deb::DebError::MissingFile { path, .. } = &err {
-                if let Some(explained) = manifest.explain_missing(path) {
-                    return Err(explained.context(context));
-                }
+            if let hoist_deb::DebError::MissingFile { path, .. } = &err
+                && let Some(explained) = manifest.explain_missing(path)
+            {
+                return Err(explained.context(context));
             }
             return Err(err).context(context);
         }

@@ -255,12 +255,11 @@ fn check_versioning(
 /// The source tree the release comes from: the manifest's directory when building,
 /// the current directory otherwise.
 fn source_dir(args: &ReleaseArgs) -> PathBuf {
-    if args.deb.is_none() {
-        if let Some(dir) = args.build.manifest.parent() {
-            if !dir.as_os_str().is_empty() {
-                return dir.to_path_buf();
-            }
-        }
+    if args.deb.is_none()
+        && let Some(dir) = args.build.manifest.parent()
+        && !dir.as_os_str().is_empty()
+    {
+        return dir.to_path_buf();
     }
     PathBuf::from(".")
 }
@@ -293,10 +292,10 @@ fn git_commit(dir: &Path) -> Option<String> {
 /// `$HOIST_RELEASER`, else `user@host` (non-ASCII characters replaced by `?`, since
 /// S3 metadata is ASCII).
 fn releaser() -> String {
-    if let Ok(releaser) = std::env::var("HOIST_RELEASER") {
-        if !releaser.trim().is_empty() {
-            return releaser.trim().to_string();
-        }
+    if let Ok(releaser) = std::env::var("HOIST_RELEASER")
+        && !releaser.trim().is_empty()
+    {
+        return releaser.trim().to_string();
     }
     let user = std::env::var("USER")
         .or_else(|_| std::env::var("LOGNAME"))

@@ -551,10 +551,10 @@ exec systemd-nspawn "$@""#;
     fn wait_pid1(&mut self, nspawn_pid: u32) -> Result<(u32, u64), ContainerError> {
         let deadline = Instant::now() + PID1_TIMEOUT;
         loop {
-            if let Some(pid) = procfs::children_named(nspawn_pid, "systemd").first() {
-                if let Some(stat) = procfs::stat(*pid) {
-                    return Ok((*pid, stat.start_time));
-                }
+            if let Some(pid) = procfs::children_named(nspawn_pid, "systemd").first()
+                && let Some(stat) = procfs::stat(*pid)
+            {
+                return Ok((*pid, stat.start_time));
             }
             if let Some(status) = self.nspawn_exit_status() {
                 return Err(self.boot_error(format!(
@@ -660,15 +660,15 @@ exec systemd-nspawn "$@""#;
             );
             if !self.wait_nspawn_exit(POWEROFF_TIMEOUT) {
                 tracing::warn!(host = %self.name, "container did not power off in {POWEROFF_TIMEOUT:?}; killing it");
-                if let Some((pid, start)) = self.pid1 {
-                    if procfs::is_same_process(pid, start) {
-                        command::kill_pid(pid);
-                    }
+                if let Some((pid, start)) = self.pid1
+                    && procfs::is_same_process(pid, start)
+                {
+                    command::kill_pid(pid);
                 }
-                if !self.wait_nspawn_exit(KILL_TIMEOUT) {
-                    if let Some(child) = &mut self.nspawn {
-                        let _ = child.kill();
-                    }
+                if !self.wait_nspawn_exit(KILL_TIMEOUT)
+                    && let Some(child) = &mut self.nspawn
+                {
+                    let _ = child.kill();
                 }
             }
         }
@@ -687,15 +687,15 @@ exec systemd-nspawn "$@""#;
         self.stop();
         let needle = self.dir.display().to_string();
         let mut leftovers = Vec::new();
-        if let Placement::Own(dir) = &self.cgroup {
-            if let Err(e) = cgroup::remove_tree(dir) {
-                leftovers.push(e);
-            }
+        if let Placement::Own(dir) = &self.cgroup
+            && let Err(e) = cgroup::remove_tree(dir)
+        {
+            leftovers.push(e);
         }
-        if let Err(err) = fs::remove_dir_all(&self.dir) {
-            if err.kind() != std::io::ErrorKind::NotFound {
-                leftovers.push(format!("cannot remove `{needle}`: {err}"));
-            }
+        if let Err(err) = fs::remove_dir_all(&self.dir)
+            && err.kind() != std::io::ErrorKind::NotFound
+        {
+            leftovers.push(format!("cannot remove `{needle}`: {err}"));
         }
         leftovers.extend(
             procfs::processes_mentioning(&needle)
@@ -817,17 +817,17 @@ fn sweep(doomed: impl Fn(Option<(u32, Option<u64>)>) -> bool) {
         if !doomed(owner_of(&dir)) {
             continue;
         }
-        if let Some((pid, start)) = read_owner(&dir.join("nspawn")) {
-            if procfs::is_same_process(pid, start) {
-                tracing::warn!(dir = %dir.display(), pid, "killing a left-over container");
-                for pid1 in procfs::children_named(pid, "systemd") {
-                    command::kill_pid(pid1);
-                }
-                command::kill_pid(pid);
-                let deadline = Instant::now() + KILL_TIMEOUT;
-                while procfs::is_same_process(pid, start) && Instant::now() < deadline {
-                    thread::sleep(Duration::from_millis(20));
-                }
+        if let Some((pid, start)) = read_owner(&dir.join("nspawn"))
+            && procfs::is_same_process(pid, start)
+        {
+            tracing::warn!(dir = %dir.display(), pid, "killing a left-over container");
+            for pid1 in procfs::children_named(pid, "systemd") {
+                command::kill_pid(pid1);
+            }
+            command::kill_pid(pid);
+            let deadline = Instant::now() + KILL_TIMEOUT;
+            while procfs::is_same_process(pid, start) && Instant::now() < deadline {
+                thread::sleep(Duration::from_millis(20));
             }
         }
         if let Ok(cgroup_dir) = fs::read_to_string(dir.join("cgroup")) {
