@@ -5,10 +5,18 @@
 //! each chunk to the worker and writes the same bytes into the tar stream. The worker
 //! returns one digest per file, in order.
 //!
-//! The worker keeps finished files until it has a few dozen of them and hashes those
-//! side by side with vector instructions ([`md5_lanes`]), several times faster than
-//! one after the other. A file larger than [`STREAM_ABOVE`] is hashed as its chunks
-//! arrive instead, so the memory held stays bounded whatever the package holds.
+//! On a CPU with AVX2 or AVX-512, the worker keeps finished files until it has a few
+//! dozen of them and hashes those side by side ([`md5_lanes`]), several times faster
+//! than one after the other. A file larger than [`STREAM_ABOVE`] is hashed as its
+//! chunks arrive instead, so the memory held stays bounded whatever the package holds.
+//! Without those vector units every file is hashed as it arrives.
+//!
+//! Memory: besides the [`QUEUE`] batches in flight (about 10 MiB of data), the worker
+//! holds the buffers of up to [`BATCH_HASH_FILES`] ended files and of the current one —
+//! about 16 MiB of buffers (each chunk buffer is [`CHUNK`] long, however small the file)
+//! or 12 MiB of data ([`BATCH_HASH_BYTES`] plus a last file of up to [`STREAM_ABOVE`]),
+//! whichever is more — and up to [`SPARE_BUFFERS`] × [`CHUNK`] = 32 MiB of buffers
+//! waiting to be reused.
 
 use std::cell::RefCell;
 use std::io::{self, Read};
@@ -27,8 +35,7 @@ const BATCH_BYTES: usize = 1 << 20;
 /// ...or this many messages (a package of many small files would otherwise wake the
 /// worker once per file: thousands of context switches for little hashing each).
 const BATCH_MESSAGES: usize = 128;
-/// Batches in flight to the worker (about 10 MiB; the worker itself holds at most
-/// [`BATCH_HASH_BYTES`] of ended files plus [`STREAM_ABOVE`] of the current one).
+/// Batches in flight to the worker (about 10 MiB of file data).
 const QUEUE: usize = 8;
 /// Hashed buffers kept for reuse.
 const SPARE_BUFFERS: usize = 128;
@@ -158,6 +165,11 @@ fn hash_all(
         current: Vec::new(),
         current_bytes: 0,
         streaming: None,
+        stream_above: if md5_lanes::is_vectorized() {
+            STREAM_ABOVE
+        } else {
+            0
+        },
         waiting: Waiting::default(),
         recycle,
     };
@@ -179,8 +191,10 @@ struct Hasher<'a> {
     /// The chunks of the file being received.
     current: Vec<Arc<Vec<u8>>>,
     current_bytes: usize,
-    /// Set once the current file has grown past [`STREAM_ABOVE`].
+    /// Set once the current file has grown past `stream_above`.
     streaming: Option<Md5>,
+    /// [`STREAM_ABOVE`], or 0 (every file streamed) without vector units.
+    stream_above: usize,
     waiting: Waiting,
     recycle: &'a SyncSender<Arc<Vec<u8>>>,
 }
@@ -194,7 +208,7 @@ impl Hasher<'_> {
         }
         self.current_bytes += chunk.len();
         self.current.push(chunk);
-        if self.current_bytes > STREAM_ABOVE {
+        if self.current_bytes > self.stream_above {
             let mut md5 = Md5::new();
             for chunk in std::mem::take(&mut self.current) {
                 md5.update(chunk.as_slice());

@@ -1,11 +1,13 @@
 //! Health checks after a handoff: an HTTP URL that must answer 2xx within a deadline, or a
 //! systemd unit that must stay active with the new MainPID for a while.
 
+use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http_body_util::Empty;
 use hyper_util::rt::TokioIo;
+use tokio::net::TcpStream;
 
 use super::signal;
 use crate::config::HealthConfig;
@@ -57,9 +59,9 @@ pub async fn check(config: &HealthConfig, new_pid: Option<i32>) -> Result<(), He
 /// `GET url` on a fresh connection each attempt (so a kept-alive connection to the old
 /// process cannot answer for the new one) until a 2xx answer or `within` has passed.
 ///
-/// Each attempt gets at most a third of `within` (and at most 2 s), so one connection that
-/// is never answered cannot use up the whole window; a failed attempt is logged at debug
-/// level with what went wrong (connect, request or no answer).
+/// Each attempt gets a third of `within`, clamped to 250 ms – 2 s, so one connection
+/// that is never answered cannot use up the whole window; a failed attempt is logged at
+/// debug level with the step that failed (resolve, connect, request, no answer).
 pub async fn check_http(url: &str, within: Duration) -> Result<(), HealthError> {
     let failure = |last: String| HealthError::Http {
         url: url.to_owned(),
@@ -73,16 +75,11 @@ pub async fn check_http(url: &str, within: Duration) -> Result<(), HealthError> 
     let mut attempt = 0u32;
     loop {
         attempt += 1;
-        let remaining = deadline.saturating_duration_since(Instant::now());
-        let limit = remaining.min(per_attempt);
-        let last = match tokio::time::timeout(limit, target.get()).await {
-            Ok(Ok(status)) if status.is_success() => return Ok(()),
-            Ok(Ok(status)) => format!("status {status}"),
-            Ok(Err(err)) => err,
-            Err(_) => format!(
-                "no answer within {}",
-                humantime::format_duration(Duration::from_millis(limit.as_millis() as u64))
-            ),
+        let attempt_deadline = deadline.min(Instant::now() + per_attempt);
+        let last = match target.get(attempt_deadline).await {
+            Ok(status) if status.is_success() => return Ok(()),
+            Ok(status) => format!("status {status}"),
+            Err(err) => err,
         };
         tracing::debug!(
             url,
@@ -98,10 +95,15 @@ pub async fn check_http(url: &str, within: Duration) -> Result<(), HealthError> 
 }
 
 /// Where an http:// health URL points, and the request to send there.
+#[derive(Debug)]
 struct HttpTarget {
-    uri: hyper::Uri,
+    /// Host name or IP address, without the brackets of an IPv6 literal.
     host: String,
     port: u16,
+    /// The `Host` header: host and port as written in the URL, without any userinfo.
+    host_header: String,
+    /// Origin-form request target: path (at least `/`) and query.
+    path: String,
 }
 
 impl HttpTarget {
@@ -110,46 +112,94 @@ impl HttpTarget {
         if uri.scheme_str() != Some("http") {
             return Err("not an http:// URL".to_owned());
         }
-        let host = uri
-            .host()
-            .ok_or_else(|| "the URL has no host".to_owned())?
-            .trim_start_matches('[')
-            .trim_end_matches(']')
-            .to_owned();
-        let port = uri.port_u16().unwrap_or(80);
-        Ok(HttpTarget { uri, host, port })
+        let written_host = uri.host().ok_or_else(|| "the URL has no host".to_owned())?;
+        let host_header = match uri.port() {
+            Some(port) => format!("{written_host}:{port}"),
+            None => written_host.to_owned(),
+        };
+        let path = match (uri.path(), uri.query()) {
+            ("", None) => "/".to_owned(),
+            ("", Some(query)) => format!("/?{query}"),
+            (path, None) => path.to_owned(),
+            (path, Some(query)) => format!("{path}?{query}"),
+        };
+        Ok(HttpTarget {
+            host: written_host
+                .trim_start_matches('[')
+                .trim_end_matches(']')
+                .to_owned(),
+            port: uri.port_u16().unwrap_or(80),
+            host_header,
+            path,
+        })
     }
 
-    /// One `GET` on a new connection (`Connection: close`); the answer's status, or which
-    /// step failed.
-    async fn get(&self) -> Result<hyper::StatusCode, String> {
-        let stream = tokio::net::TcpStream::connect((self.host.as_str(), self.port))
-            .await
-            .map_err(|err| format!("cannot connect: {err}"))?;
-        let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-            .await
-            .map_err(|err| format!("connection failed: {err}"))?;
-        // Drives the connection until the answer is read; ends when it closes.
-        let driver = tokio::spawn(connection);
-        let path = self
-            .uri
-            .path_and_query()
-            .map_or("/", hyper::http::uri::PathAndQuery::as_str);
-        let authority = self
-            .uri
-            .authority()
-            .map_or_else(|| self.host.clone(), |a| a.as_str().to_owned());
-        let request = hyper::Request::get(path)
-            .header(hyper::header::HOST, authority)
+    /// One `GET` on a new connection (`Connection: close`), given up at `deadline`: the
+    /// answer's status, or which step failed.
+    async fn get(&self, deadline: Instant) -> Result<hyper::StatusCode, String> {
+        let request = hyper::Request::get(self.path.as_str())
+            .header(hyper::header::HOST, self.host_header.as_str())
             .header(hyper::header::CONNECTION, "close")
             .body(Empty::<Bytes>::new())
             .map_err(|err| format!("cannot build the request: {err}"))?;
-        let answer = sender.send_request(request).await;
-        driver.abort();
-        answer
-            .map(|response| response.status())
-            .map_err(|err| format!("connected, but the request failed: {err}"))
+        let (stream, addr) = self.connect(deadline).await?;
+        let connected = Instant::now();
+        let exchange = async {
+            let (mut sender, connection) =
+                hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
+            // Drives the connection until the answer is read; aborted when we are done
+            // or give up.
+            let _driver = AbortOnDrop(tokio::spawn(connection));
+            sender.send_request(request).await
+        };
+        match tokio::time::timeout_at(deadline.into(), exchange).await {
+            Ok(Ok(response)) => Ok(response.status()),
+            Ok(Err(err)) => Err(format!(
+                "connected to {addr}, but the request failed: {err}"
+            )),
+            Err(_) => Err(format!(
+                "connected to {addr}, but no answer within {}",
+                millis(deadline.saturating_duration_since(connected))
+            )),
+        }
     }
+
+    /// Resolves the host and connects to its addresses in turn, each given an equal share
+    /// of the time left (so an address that drops packets cannot keep the next one from
+    /// being tried).
+    async fn connect(&self, deadline: Instant) -> Result<(TcpStream, SocketAddr), String> {
+        let lookup = tokio::net::lookup_host((self.host.as_str(), self.port));
+        let addrs: Vec<SocketAddr> = match tokio::time::timeout_at(deadline.into(), lookup).await {
+            Ok(Ok(addrs)) => addrs.collect(),
+            Ok(Err(err)) => return Err(format!("cannot resolve {}: {err}", self.host)),
+            Err(_) => return Err(format!("cannot resolve {} in time", self.host)),
+        };
+        let mut last = format!("{} resolves to no address", self.host);
+        for (tried, addr) in addrs.iter().enumerate() {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let share = left / u32::try_from(addrs.len() - tried).unwrap_or(u32::MAX);
+            last = match tokio::time::timeout(share, TcpStream::connect(addr)).await {
+                Ok(Ok(stream)) => return Ok((stream, *addr)),
+                Ok(Err(err)) => format!("cannot connect to {addr}: {err}"),
+                Err(_) => format!("cannot connect to {addr} within {}", millis(share)),
+            };
+        }
+        Err(last)
+    }
+}
+
+/// Aborts the task when dropped.
+struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
+
+impl<T> Drop for AbortOnDrop<T> {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// `d` to the millisecond, for messages.
+fn millis(d: Duration) -> humantime::FormattedDuration {
+    humantime::format_duration(Duration::from_millis(d.as_millis() as u64))
 }
 
 /// The unit must be `active` with MainPID `expected` (when given) for `stable_for`.
@@ -265,8 +315,50 @@ mod tests {
         let err = check_http(&url, Duration::from_millis(900))
             .await
             .unwrap_err();
-        assert!(err.to_string().contains("last no answer within"), "{err}");
+        assert!(err.to_string().contains("but no answer within"), "{err}");
         drop(listener);
+    }
+
+    #[test]
+    fn the_request_names_host_and_path_as_written_without_userinfo() {
+        let cases = [
+            (
+                "http://127.0.0.1:8080/healthz",
+                "127.0.0.1",
+                8080,
+                "127.0.0.1:8080",
+                "/healthz",
+            ),
+            (
+                "http://u:p@example.com/x?y=1",
+                "example.com",
+                80,
+                "example.com",
+                "/x?y=1",
+            ),
+            (
+                "http://example.com?ready",
+                "example.com",
+                80,
+                "example.com",
+                "/?ready",
+            ),
+            ("http://[::1]:9000", "::1", 9000, "[::1]:9000", "/"),
+        ];
+        for (url, host, port, host_header, path) in cases {
+            let target = HttpTarget::parse(url).unwrap();
+            assert_eq!(
+                (
+                    target.host.as_str(),
+                    target.port,
+                    target.host_header.as_str(),
+                    target.path.as_str()
+                ),
+                (host, port, host_header, path),
+                "{url}"
+            );
+        }
+        assert!(HttpTarget::parse("https://example.com/").is_err());
     }
 
     #[tokio::test]
