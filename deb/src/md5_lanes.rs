@@ -110,9 +110,10 @@ fn digest_of<const N: usize>(state: &[[u32; N]; 4], lane: usize) -> [u8; 16] {
 /// Cuts one message into 64-byte blocks, then the padding block(s).
 #[derive(Debug)]
 struct Feed<'a> {
-    parts: &'a [&'a [u8]],
-    part: usize,
-    offset: usize,
+    /// What is left of the part being read.
+    rest: &'a [u8],
+    /// The parts after it.
+    later: &'a [&'a [u8]],
     length: u64,
     /// The last one or two blocks (rest of the data, 0x80, zeros, bit length), once
     /// fewer than 64 data bytes are left.
@@ -121,7 +122,7 @@ struct Feed<'a> {
 
 #[derive(Debug)]
 struct Tail {
-    bytes: [u8; 128],
+    bytes: [[u8; 64]; 2],
     blocks: usize,
     sent: usize,
 }
@@ -129,9 +130,8 @@ struct Tail {
 impl<'a> Feed<'a> {
     fn new(parts: &'a [&'a [u8]]) -> Self {
         Feed {
-            parts,
-            part: 0,
-            offset: 0,
+            rest: &[],
+            later: parts,
             length: parts.iter().map(|p| p.len() as u64).sum(),
             tail: None,
         }
@@ -146,15 +146,9 @@ impl<'a> Feed<'a> {
     fn next_block<const N: usize>(&mut self, block: &mut [[u32; N]; 16], lane: usize) {
         if self.tail.is_none() {
             // Fast path: a whole block inside the current part.
-            if let Some(part) = self.parts.get(self.part)
-                && let Some(bytes) = part.get(self.offset..self.offset + 64)
-            {
-                put_words(block, lane, bytes);
-                self.offset += 64;
-                if self.offset == part.len() {
-                    self.part += 1;
-                    self.offset = 0;
-                }
+            if let Some((head, rest)) = self.rest.split_first_chunk::<64>() {
+                put_words(block, lane, head);
+                self.rest = rest;
                 return;
             }
             let mut bytes = [0u8; 64];
@@ -166,8 +160,7 @@ impl<'a> Feed<'a> {
             self.tail = Some(Tail::new(&bytes[..taken], self.length));
         }
         if let Some(tail) = &mut self.tail {
-            let start = tail.sent * 64;
-            put_words(block, lane, &tail.bytes[start..start + 64]);
+            put_words(block, lane, &tail.bytes[tail.sent]);
             tail.sent += 1;
         }
     }
@@ -176,18 +169,19 @@ impl<'a> Feed<'a> {
     fn take_up_to_64(&mut self, into: &mut [u8; 64]) -> usize {
         let mut taken = 0;
         while taken < 64 {
-            let Some(part) = self.parts.get(self.part) else {
-                break;
-            };
-            let available = &part[self.offset..];
-            let n = available.len().min(64 - taken);
-            into[taken..taken + n].copy_from_slice(&available[..n]);
-            taken += n;
-            self.offset += n;
-            if self.offset == part.len() {
-                self.part += 1;
-                self.offset = 0;
+            if self.rest.is_empty() {
+                let Some((next, later)) = self.later.split_first() else {
+                    break;
+                };
+                self.rest = next;
+                self.later = later;
+                continue;
             }
+            let n = self.rest.len().min(64 - taken);
+            let (now, rest) = self.rest.split_at(n);
+            into[taken..taken + n].copy_from_slice(now);
+            taken += n;
+            self.rest = rest;
         }
         taken
     }
@@ -196,23 +190,25 @@ impl<'a> Feed<'a> {
 impl Tail {
     /// `rest` is the message's last `length % 64` bytes.
     fn new(rest: &[u8], length: u64) -> Self {
-        let mut bytes = [0u8; 128];
-        bytes[..rest.len()].copy_from_slice(rest);
-        bytes[rest.len()] = 0x80;
+        let mut flat = [0u8; 128];
+        flat[..rest.len()].copy_from_slice(rest);
+        flat[rest.len()] = 0x80;
         let blocks = if rest.len() < 56 { 1 } else { 2 };
         let end = blocks * 64;
-        bytes[end - 8..end].copy_from_slice(&length.wrapping_mul(8).to_le_bytes());
+        flat[end - 8..end].copy_from_slice(&length.wrapping_mul(8).to_le_bytes());
+        let (blocks_of_64, _) = flat.as_chunks::<64>();
         Tail {
-            bytes,
+            bytes: [blocks_of_64[0], blocks_of_64[1]],
             blocks,
             sent: 0,
         }
     }
 }
 
-fn put_words<const N: usize>(block: &mut [[u32; N]; 16], lane: usize, bytes: &[u8]) {
-    for (word, chunk) in block.iter_mut().zip(bytes.chunks_exact(4)) {
-        word[lane] = u32::from_le_bytes([chunk[0], chunk[1], chunk[2], chunk[3]]);
+fn put_words<const N: usize>(block: &mut [[u32; N]; 16], lane: usize, bytes: &[u8; 64]) {
+    let (words, _) = bytes.as_chunks::<4>();
+    for (word, bytes) in block.iter_mut().zip(words) {
+        word[lane] = u32::from_le_bytes(*bytes);
     }
 }
 
