@@ -8,6 +8,7 @@ use bytes::Bytes;
 use http_body_util::Empty;
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
+use tokio_util::task::AbortOnDropHandle;
 
 use super::signal;
 use crate::config::HealthConfig;
@@ -149,7 +150,7 @@ impl HttpTarget {
                 hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
             // Drives the connection until the answer is read; aborted when we are done
             // or give up.
-            let _driver = AbortOnDrop(tokio::spawn(connection));
+            let _driver = AbortOnDropHandle::new(tokio::spawn(connection));
             sender.send_request(request).await
         };
         match tokio::time::timeout_at(deadline.into(), exchange).await {
@@ -185,15 +186,6 @@ impl HttpTarget {
             };
         }
         Err(last)
-    }
-}
-
-/// Aborts the task when dropped.
-struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
-
-impl<T> Drop for AbortOnDrop<T> {
-    fn drop(&mut self) {
-        self.0.abort();
     }
 }
 
