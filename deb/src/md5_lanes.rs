@@ -23,14 +23,30 @@ const IV: [u32; 4] = [0x6745_2301, 0xefcd_ab89, 0x98ba_dcfe, 0x1032_5476];
 /// messages one after the other (AVX2 or AVX-512 on x86-64). Without one, callers are
 /// better off with a plain MD5 per message.
 pub(crate) fn is_vectorized() -> bool {
-    #[cfg(target_arch = "x86_64")]
-    {
-        std::arch::is_x86_feature_detected!("avx2")
-            || std::arch::is_x86_feature_detected!("avx512f")
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    {
-        false
+    VectorUnit::detect() != VectorUnit::None
+}
+
+/// The widest vector unit the compression function is built for that this CPU has.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
+enum VectorUnit {
+    Avx512,
+    Avx2,
+    None,
+}
+
+impl VectorUnit {
+    fn detect() -> Self {
+        #[cfg(target_arch = "x86_64")]
+        {
+            if std::arch::is_x86_feature_detected!("avx512f") {
+                return VectorUnit::Avx512;
+            }
+            if std::arch::is_x86_feature_detected!("avx2") {
+                return VectorUnit::Avx2;
+            }
+        }
+        VectorUnit::None
     }
 }
 
@@ -216,22 +232,19 @@ type Compress = fn(&mut [[u32; LANES]; 4], &[[u32; LANES]; 16]);
 
 /// The compression function built for the widest vector unit this CPU has.
 fn compressor() -> Compress {
-    #[cfg(target_arch = "x86_64")]
-    {
-        if std::arch::is_x86_feature_detected!("avx512f") {
-            return |state, block| {
-                // SAFETY: the CPU supports AVX-512F (checked just above).
-                unsafe { compress_avx512(state, block) }
-            };
-        }
-        if std::arch::is_x86_feature_detected!("avx2") {
-            return |state, block| {
-                // SAFETY: the CPU supports AVX2 (checked just above).
-                unsafe { compress_avx2(state, block) }
-            };
-        }
+    match VectorUnit::detect() {
+        #[cfg(target_arch = "x86_64")]
+        VectorUnit::Avx512 => |state, block| {
+            // SAFETY: the CPU supports AVX-512F (`VectorUnit::detect`).
+            unsafe { compress_avx512(state, block) }
+        },
+        #[cfg(target_arch = "x86_64")]
+        VectorUnit::Avx2 => |state, block| {
+            // SAFETY: the CPU supports AVX2 (`VectorUnit::detect`).
+            unsafe { compress_avx2(state, block) }
+        },
+        _ => compress_portable,
     }
-    compress_portable
 }
 
 #[cfg(target_arch = "x86_64")]
