@@ -28,31 +28,9 @@ pub fn agent_bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_hoist-agent"))
 }
 
-/// The `hoist` CLI, built once per test binary into a target directory of its own (so
-/// it never waits on the lock of the `cargo test` running us).
+/// The `hoist` CLI (built once per test binary, see [`hoist_testkit::workspace_bins`]).
 pub fn hoist_cli() -> PathBuf {
-    static BUILT: OnceLock<PathBuf> = OnceLock::new();
-    BUILT
-        .get_or_init(|| {
-            let base = std::env::var_os("CARGO_TARGET_DIR")
-                .map(PathBuf::from)
-                .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"));
-            let target = base.join("agent-test-tools");
-            let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-            let out = Command::new(cargo)
-                .args(["build", "--quiet", "-p", "hoist-packager", "--bin", "hoist"])
-                .current_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join(".."))
-                .env("CARGO_TARGET_DIR", &target)
-                .output()
-                .expect("run cargo to build the hoist CLI");
-            assert!(
-                out.status.success(),
-                "building the hoist CLI failed:\n{}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-            target.join("debug/hoist")
-        })
-        .clone()
+    hoist_testkit::workspace_bins::hoist()
 }
 
 /// What goes into a test package besides the main binary.

@@ -22,7 +22,7 @@ pub struct Deb {
     pub command: String,
 }
 
-/// Builds the `hello` package `version` from `binary` (see [`artifacts::hello`]) into
+/// Builds the `hello` package `version` from `binary` (see [`hoist_testkit::hello::build_hello`]) into
 /// `out_dir`.
 ///
 /// # Panics

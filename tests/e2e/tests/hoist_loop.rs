@@ -24,7 +24,7 @@ use hoist_e2e::probe::{
 };
 use hoist_e2e::releases::{AGENT_KEY, Bucket, HELLO_KEY};
 use hoist_testkit::container::Host;
-use hoist_testkit::hello::{Load, LoadConfig};
+use hoist_testkit::hello::{Broken, Load, LoadConfig, build_hello};
 use hoist_testkit::s3server::S3Server;
 use sha2::{Digest as _, Sha256};
 
@@ -70,9 +70,13 @@ fn packages() -> &'static Packages {
             agent: agent_deb(&agent_bin, "0.1.0", &dir),
             agent_next: agent_deb(&next_bin, "0.1.1", &dir),
             agent_next_sha256: hex::encode(Sha256::digest(&bytes)),
-            hello_v1: hello_deb(&artifacts::hello("1.0.0", None), "1.0.0", &dir),
-            hello_v2: hello_deb(&artifacts::hello("2.0.0", None), "2.0.0", &dir),
-            hello_broken: hello_deb(&artifacts::hello("3.0.0", Some("500")), "3.0.0", &dir),
+            hello_v1: hello_deb(&build_hello("1.0.0", None), "1.0.0", &dir),
+            hello_v2: hello_deb(&build_hello("2.0.0", None), "2.0.0", &dir),
+            hello_broken: hello_deb(
+                &build_hello("3.0.0", Some(Broken::Status500)),
+                "3.0.0",
+                &dir,
+            ),
         }
     })
 }

@@ -13,6 +13,9 @@
 //!
 //! - [`captured_log`]: a child's stderr captured line by line, to wait for a log line.
 //!
+//! - [`workspace_bins`]: the `hoist` CLI, `hoist-agent` and `hello` variants built for
+//!   tests in one target directory of their own.
+//!
 //! Everything started here is stopped on drop, also when a test panics.
 
 pub mod captured_log;
@@ -20,3 +23,4 @@ pub mod container;
 pub mod hello;
 pub mod s3server;
 pub mod sandbox;
+pub mod workspace_bins;

@@ -21,7 +21,7 @@ use hoist_e2e::probe::{UnitSnapshot, served, wait_serving};
 use hoist_e2e::releases::{AGENT_KEY, Bucket, HELLO_KEY, Released};
 use hoist_e2e::{artifacts, interrupts};
 use hoist_testkit::container::{self, Host};
-use hoist_testkit::hello::{Load, LoadConfig, LoadReport};
+use hoist_testkit::hello::{Load, LoadConfig, LoadReport, build_hello};
 use hoist_testkit::s3server::S3Server;
 
 /// Bound for each wait of the demo.
@@ -83,8 +83,8 @@ fn run() -> Result<bool, String> {
         .map_err(|e| format!("cannot create a temporary directory: {e}"))?;
     interrupts::remove_on_signal(dist.path().to_owned());
     let agent = agent_deb(&artifacts::hoist_agent(), "0.1.0", dist.path());
-    let v1 = hello_deb(&artifacts::hello("1.0.0", None), "1.0.0", dist.path());
-    let v2 = hello_deb(&artifacts::hello("2.0.0", None), "2.0.0", dist.path());
+    let v1 = hello_deb(&build_hello("1.0.0", None), "1.0.0", dist.path());
+    let v2 = hello_deb(&build_hello("2.0.0", None), "2.0.0", dist.path());
     for deb in [&agent, &v1, &v2] {
         shown(&deb.command);
         println!("    → {}", deb.path.display());

@@ -26,7 +26,7 @@ use hoist_e2e::probe::{UnitSnapshot, wait_all_serving, wait_serving};
 use hoist_e2e::releases::{AGENT_KEY, Bucket, HELLO_KEY};
 use hoist_e2e::{artifacts, interrupts};
 use hoist_testkit::container;
-use hoist_testkit::hello::{Load, LoadConfig, LoadReport};
+use hoist_testkit::hello::{Load, LoadConfig, LoadReport, build_hello};
 use hoist_testkit::s3server::S3Server;
 
 /// The agent's default poll interval (`agent/src/config.rs`).
@@ -122,11 +122,11 @@ fn run(settings: &Settings) -> Result<bool, String> {
         .map_err(|e| format!("cannot create a temporary directory: {e}"))?;
     interrupts::remove_on_signal(dist.path().to_owned());
     let agent = agent_deb(&artifacts::hoist_agent(), "0.1.0", dist.path());
-    let first = hello_deb(&artifacts::hello("1.0.0", None), "1.0.0", dist.path());
+    let first = hello_deb(&build_hello("1.0.0", None), "1.0.0", dist.path());
     let releases: Vec<Deb> = (1..=settings.releases)
         .map(|i| {
             let version = format!("2.0.{i}");
-            hello_deb(&artifacts::hello(&version, None), &version, dist.path())
+            hello_deb(&build_hello(&version, None), &version, dist.path())
         })
         .collect();
 

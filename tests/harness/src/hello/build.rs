@@ -1,14 +1,9 @@
 //! Building `hello` variants: `cargo build -p hello` with `HELLO_VERSION` and
-//! `HELLO_BROKEN` set, in a target directory of its own, copied to a path per
-//! variant.
+//! `HELLO_BROKEN` set at compile time, one copy of the executable per variant.
 
-use std::collections::BTreeMap;
-use std::fs::File;
 use std::path::{Path, PathBuf};
-use std::process::Command;
-use std::sync::{Mutex, PoisonError};
 
-use nix::fcntl::{Flock, FlockArg};
+use crate::workspace_bins::{self, Program};
 
 /// A deliberately broken build of `hello` (`HELLO_BROKEN` at compile time).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -32,20 +27,11 @@ impl Broken {
     }
 }
 
-/// Variants built by this test process, so each is built once per process.
-static BUILT: Mutex<BTreeMap<(String, Option<Broken>), PathBuf>> = Mutex::new(BTreeMap::new());
-
 /// Builds `hello` reporting `version` (and broken as asked) and returns the path
-/// of an executable for that variant. Do not modify or move that file; copy it
-/// (see [`replace_like_dpkg`]) to run it from a path of your own.
-///
-/// Builds with `cargo build -p hello` (debug profile) in
-/// `$CARGO_TARGET_DIR/hello-variants/target` (or `<workspace>/target/hello-variants`
-/// when `CARGO_TARGET_DIR` is unset), so it never waits on the lock of the
-/// `cargo test` that runs the caller; the first build there compiles the
-/// dependencies once. Builds are serialised across threads and processes with
-/// a file lock, since one target directory serves every variant. The
-/// executable is copied to `hello-variants/bin/hello-<version>-<variant>`.
+/// of an executable for that variant, built once per process (see
+/// [`crate::workspace_bins`], which also builds the `hoist` tools). Do not modify or
+/// move that file; copy it (see [`replace_like_dpkg`]) to run it from a path of your
+/// own.
 ///
 /// # Panics
 /// If `version` holds characters other than `[A-Za-z0-9.+~_-]`, or the build
@@ -58,51 +44,17 @@ pub fn build_hello(version: &str, broken: Option<Broken>) -> PathBuf {
                 .all(|c| c.is_ascii_alphanumeric() || ".+~_-".contains(c)),
         "hello version {version:?} must be a non-empty [A-Za-z0-9.+~_-] string"
     );
-    let key = (version.to_owned(), broken);
-    let mut built = BUILT.lock().unwrap_or_else(PoisonError::into_inner);
-    if let Some(path) = built.get(&key) {
-        return path.clone();
-    }
-
-    let variants = variants_dir();
-    let bin_dir = variants.join("bin");
-    std::fs::create_dir_all(&bin_dir)
-        .unwrap_or_else(|e| panic!("cannot create {}: {e}", bin_dir.display()));
-    let lock_path = variants.join("build.lock");
-    let lock_file = File::create(&lock_path)
-        .unwrap_or_else(|e| panic!("cannot create {}: {e}", lock_path.display()));
-    // Held until the copy is done: another process building another variant in
-    // the same target directory would overwrite target/debug/hello.
-    let _lock = Flock::lock(lock_file, FlockArg::LockExclusive)
-        .unwrap_or_else(|(_, e)| panic!("cannot lock {}: {e}", lock_path.display()));
-
-    let target_dir = variants.join("target");
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let mut command = Command::new(cargo);
-    command
-        .args(["build", "--quiet", "-p", "hello", "--bin", "hello"])
-        .current_dir(workspace_root())
-        .env("CARGO_TARGET_DIR", &target_dir)
-        .env("HELLO_VERSION", version);
-    match broken {
-        Some(broken) => command.env("HELLO_BROKEN", broken.as_env()),
-        None => command.env_remove("HELLO_BROKEN"),
+    let variant = format!("hello-{version}-{}", broken.map_or("ok", Broken::as_env));
+    let program = Program {
+        package: "hello",
+        bin: "hello",
+        variant: &variant,
     };
-    let output = command
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run cargo to build hello: {e}; is cargo on PATH?"));
-    assert!(
-        output.status.success(),
-        "building hello {version} {broken:?} failed ({}):\n{}",
-        output.status,
-        String::from_utf8_lossy(&output.stderr)
-    );
-
-    let variant = broken.map_or("ok", Broken::as_env);
-    let destination = bin_dir.join(format!("hello-{version}-{variant}"));
-    replace_like_dpkg(&target_dir.join("debug").join("hello"), &destination);
-    built.insert(key, destination.clone());
-    destination
+    let env = [
+        ("HELLO_VERSION", Some(version)),
+        ("HELLO_BROKEN", broken.map(Broken::as_env)),
+    ];
+    workspace_bins::build(&[program], &env).remove(0)
 }
 
 /// Installs `source` at `destination` the way dpkg replaces a file: writes
@@ -133,16 +85,4 @@ pub fn replace_like_dpkg(source: &Path, destination: &Path) {
             destination.display()
         )
     });
-}
-
-fn workspace_root() -> PathBuf {
-    // This crate lives at <workspace>/tests/harness.
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-fn variants_dir() -> PathBuf {
-    match std::env::var_os("CARGO_TARGET_DIR") {
-        Some(dir) => PathBuf::from(dir).join("hello-variants"),
-        None => workspace_root().join("target").join("hello-variants"),
-    }
 }
