@@ -8,7 +8,7 @@ pub mod proxy;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use hoist_testkit::captured_log::CapturedLog;
@@ -109,8 +109,8 @@ impl World {
             extras.arch.as_deref().unwrap_or("host")
         ));
         std::fs::create_dir_all(&work).expect("build dir");
-        // Debug builds carry ~50-250 MB of debug info; packages need none of it, and
-        // small packages keep the tests fast.
+        // The agent under test (`CARGO_BIN_EXE_hoist-agent`) keeps line tables (9 of 58 MB);
+        // packages need no debug info, and small packages keep the tests fast.
         let stripped = work.join(binary_name);
         let out = Command::new("strip")
             .arg("--strip-debug")
