@@ -213,6 +213,10 @@ fn control_fields_are_computed() {
 fn lintian_reports_no_errors_or_warnings() {
     require_tool("lintian", "lintian");
     let fixture = Fixture::new();
+    // lintian leaves MLDBM scratch files in $TMPDIR behind; keep them in the fixture,
+    // which is removed with it.
+    let lintian_tmp = fixture.path("lintian-tmp");
+    fs::create_dir(&lintian_tmp).unwrap();
     for (compression, _) in COMPRESSIONS {
         let deb = build_ok(
             &fixture.manifest(),
@@ -223,6 +227,7 @@ fn lintian_reports_no_errors_or_warnings() {
         let out = Command::new("lintian")
             .args(["--no-cfg", "--fail-on", "error,warning"])
             .arg(&deb)
+            .env("TMPDIR", &lintian_tmp)
             .output()
             .unwrap();
         let stdout = String::from_utf8_lossy(&out.stdout);
