@@ -3,6 +3,7 @@
 #
 #   1. idle polling: RSS (mean/max) and CPU of the agent polling one unchanged object
 #      every 10 s for IDLE_SECONDS (default 300)            target: RSS <= 12 MiB
+#      and the requests S3 saw meanwhile (from moto's log)  target: 1 HEAD per poll, 0 GET
 #   2. peak RSS while downloading and installing a BIG_MB (default 200) MB package
 #                                                            target: idle + 16 MiB
 #   3. time from `hoist release` returning until the new version serves (a new
@@ -11,7 +12,8 @@
 #
 # Everything runs locally: moto on a free port, packages installed by the real dpkg
 # into a throwaway Debian root (`[dpkg] root`, never the host's packages), the example
-# service `hello` run from that root with pidfile signalling. Builds what it needs in
+# service `hello` run from that root with pidfile signalling. Releases are signed (a
+# throwaway `minisign -G -W` key), as agents require. Builds what it needs in
 # release mode, cleans up on exit. Needs: cargo, moto_server, curl, dpkg, debootstrap
 # (only when no cached root exists; `make test` builds one).
 #
@@ -31,7 +33,7 @@ export PATH="$HOIST_CACHE/venv/bin:$HOME/.cargo/bin:$PATH"
 
 say() { printf '==> %s\n' "$*" >&2; }
 die() { printf 'error: %s\n' "$*" >&2; exit 1; }
-for tool in cargo moto_server curl dpkg; do
+for tool in cargo moto_server curl dpkg minisign; do
     command -v "$tool" >/dev/null || die "$tool is missing: run scripts/install-test-deps.sh --bench"
 done
 [ "$(id -u)" = 0 ] || die "run as root (dpkg --root installs into a throwaway root)"
@@ -108,8 +110,10 @@ build_deb() {
     } >"$dir/hoist.toml"
     "$HOIST" build --manifest "$dir/hoist.toml" --out-dir "$dir/dist" --compression gzip 2>/dev/null
 }
+minisign -G -W -p "$WORK/bench.pub" -s "$WORK/bench.key" >/dev/null
 release() { # release DEB → prints the VersionId
-    "$HOIST" release --deb "$1" --bucket releases --key hello/hello.deb --endpoint "$ENDPOINT" --path-style 2>/dev/null
+    "$HOIST" release --deb "$1" --bucket releases --key hello/hello.deb --endpoint "$ENDPOINT" --path-style \
+        --sign-key "$WORK/bench.key" 2>/dev/null
 }
 
 # --- agent and service ---------------------------------------------------------
@@ -125,6 +129,7 @@ root = "$ROOT"
 name = "hello"
 package = "hello"
 s3 = { bucket = "releases", key = "hello/hello.deb", endpoint = "$ENDPOINT", path_style = true, region = "us-east-1" }
+public_key = "$(sed -n 2p "$WORK/bench.pub")"
 signal = { kind = "pidfile", path = "$PIDFILE" }
 health = { kind = "http", url = "http://127.0.0.1:$HELLO_PORT/healthz", within = "10s" }
 EOF
@@ -147,12 +152,15 @@ wait_for 20 "hello to serve" serving_pid
 # --- 1. idle polling -------------------------------------------------------------
 say "idle polling every $INTERVAL for ${IDLE_SECONDS}s"
 sleep 5 # let start-up allocations settle before the window opens
+requests() { grep -c "\"$1 /releases/hello/hello.deb" "$WORK/moto.log" || true; }
+heads0=$(requests HEAD); gets0=$(requests GET)
 ticks0=$(cpu_ticks "$AGENT_PID"); t0=$(now_ms); samples=0; sum=0; max=0
 while [ $(( $(now_ms) - t0 )) -lt $((IDLE_SECONDS * 1000)) ]; do
     r=$(rss_kib "$AGENT_PID"); samples=$((samples + 1)); sum=$((sum + r)); [ "$r" -gt "$max" ] && max=$r
     sleep 2
 done
 ticks1=$(cpu_ticks "$AGENT_PID"); t1=$(now_ms)
+idle_heads=$(( $(requests HEAD) - heads0 )); idle_gets=$(( $(requests GET) - gets0 ))
 idle_anon=$(status_kib "$AGENT_PID" RssAnon); idle_file=$(status_kib "$AGENT_PID" RssFile)
 # Resident KiB per mapped file (the binary, libc, ...), largest first.
 idle_by_file=$(awk '$1 ~ /^[0-9a-f]+-[0-9a-f]+$/ {file = ($6 ~ /^\//) ? $6 : ""} $1 == "Rss:" && file != "" {rss[file] += $2}
@@ -200,6 +208,7 @@ kib_mib() { awk -v k="$1" 'BEGIN{printf "%.1f MiB", k / 1024}'; }
 echo
 echo "hoist-agent benchmark ($(nproc) cores, interval $INTERVAL)"
 echo "  idle polling, ${IDLE_SECONDS}s:   RSS mean $(kib_mib $idle_mean), max $(kib_mib $max) (target <= 12 MiB); CPU ${idle_cpu_s} s = ${idle_cpu} %"
+echo "      S3 requests meanwhile: $idle_heads HEAD, $idle_gets GET (target: one HEAD per poll, no GET)"
 echo "      at the end: anonymous $(kib_mib "$idle_anon"), file-backed (binary and libraries) $(kib_mib "$idle_file")"
 while read -r kib file; do echo "        $(kib_mib "$kib")  $file"; done <<<"$idle_by_file"
 echo "  ${BIG_MB} MB package (.deb $((big_size / 1000000)) MB): RSS before $(kib_mib "$before_big"), peak $(kib_mib "$big_peak"), +$(kib_mib $((big_peak - before_big))) (target <= +16 MiB)"

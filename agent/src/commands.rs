@@ -7,7 +7,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::AgentConfig;
 use crate::statelock;
-use crate::sync::{Outcome, SyncError};
+use crate::sync::Outcome;
 use crate::watcher::{self, Exit};
 use crate::wiring::Shared;
 
@@ -42,11 +42,16 @@ pub async fn run(config: AgentConfig) -> anyhow::Result<RunEnd> {
     let cancel = CancellationToken::new();
     cancel_on_signals(cancel.clone())?;
     let mut tasks = JoinSet::new();
-    for index in 0..shared.config.watches.len() {
+    for index in shared.runnable() {
         tasks.spawn(watcher::run(Arc::clone(&shared), index, cancel.clone()));
     }
+    if tasks.is_empty() {
+        anyhow::bail!(
+            "no watch can start: each lacks a public key (see the errors above); set public_key, or allow_unsigned = true"
+        );
+    }
     tracing::info!(
-        watches = shared.config.watches.len(),
+        watches = tasks.len(),
         state = %shared.state.path().display(),
         arch = %shared.host_arch,
         "hoist-agent {} running",
@@ -94,7 +99,7 @@ pub async fn once(config: AgentConfig) -> anyhow::Result<bool> {
             let name = shared.config.watches[index].name.clone();
             let result = match shared.syncer(index).await {
                 Ok(syncer) => syncer.sync_once(&cancel).await,
-                Err(err) => Err(SyncError::S3(err)),
+                Err(refused_or_unreachable) => Err(refused_or_unreachable),
             };
             (name, result)
         });

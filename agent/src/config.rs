@@ -19,7 +19,8 @@
 //! [[watch]]
 //! name = "hello"
 //! package = "hello"
-//! public_key = "RWQ…"                   # or public_key_file = "/etc/hoist/hello.pub"
+//! public_key = "RWQ…"                   # or public_key_file = "/etc/hoist/hello.pub";
+//!                                       # required unless allow_unsigned = true
 //! s3 = { bucket = "releases", key = "hello.deb", region = "eu-west-1" }
 //! signal = { kind = "systemd", unit = "hello.service" }
 //! health = { kind = "http", url = "http://127.0.0.1:8080/healthz", within = "10s" }
@@ -153,6 +154,10 @@ pub struct WatchConfig {
     /// File holding the minisign public key (as written by `minisign -G`).
     #[serde(default)]
     pub public_key_file: Option<PathBuf>,
+    /// Install packages without any signature check. Without a public key and without
+    /// this, the watch is not started (signed by default; see `signing`).
+    #[serde(default)]
+    pub allow_unsigned: bool,
     /// Overrides the global poll interval.
     #[serde(default, deserialize_with = "duration::option::deserialize")]
     pub interval: Option<Duration>,
@@ -384,6 +389,14 @@ impl AgentConfig {
                     "public_key"
                 };
                 return Err(invalid(field(name), problem));
+            }
+            if watch.allow_unsigned
+                && (watch.public_key.is_some() || watch.public_key_file.is_some())
+            {
+                return Err(invalid(
+                    field("allow_unsigned"),
+                    "contradicts the public key set on the same watch: remove allow_unsigned to require signatures, or the key to accept unsigned packages".into(),
+                ));
             }
             validate_signal(&watch.signal).map_err(|(f, p)| invalid(field(f), p))?;
             validate_health(&watch.health).map_err(|(f, p)| invalid(field(f), p))?;
@@ -647,6 +660,20 @@ health = {{ kind = "unit", unit = "x.service", for = "4s" }}
         let text = format!("{}public_key = \"not a key\"\n", minimal());
         let err = parse(&text).unwrap_err().to_string();
         assert!(err.contains("watch[0] (hello).public_key"), "{err}");
+    }
+
+    #[test]
+    fn allow_unsigned_parses_and_contradicting_a_key_is_refused() {
+        let config = parse(&format!("{}allow_unsigned = true\n", minimal())).unwrap();
+        assert!(config.watches[0].allow_unsigned);
+        assert!(!parse(&minimal()).unwrap().watches[0].allow_unsigned);
+        let err = parse(&format!(
+            "{}allow_unsigned = true\npublic_key = \"{KEY}\"\n",
+            minimal()
+        ))
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("watch[0] (hello).allow_unsigned"), "{err}");
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! `hoist-agent`: keeps a host on the latest release of its services in S3.
 //!
 //! It polls each watched object (HEAD, If-None-Match), downloads a changed one by its
-//! VersionId while hashing it, verifies SHA-256, MD5 and the minisign signature, installs it
+//! VersionId while hashing it (after authenticating its signed release statement from the
+//! HEAD, see `freshness`), verifies SHA-256 and MD5 against it, installs it
 //! with `dpkg -i`, signals the service to hand over to the new binary, checks its health,
 //! and reinstalls the previous package if anything fails. See `config` for the file format.
 
@@ -12,6 +13,7 @@ mod config;
 mod download;
 mod dpkg;
 mod duration;
+mod freshness;
 mod fsutil;
 mod logging;
 mod recover;
@@ -19,6 +21,7 @@ mod s3_condition;
 mod selfexec;
 mod service;
 mod shared_state;
+mod signing;
 mod state;
 mod statelock;
 mod status;
@@ -79,6 +82,37 @@ fn load_config(path: &std::path::Path) -> anyhow::Result<AgentConfig> {
     Ok(AgentConfig::load(path)?)
 }
 
+/// `check-config`: the file parses and validates, every watch has a public key or says
+/// `allow_unsigned = true` (listed as unsigned); a watch with neither fails the check.
+fn check_config_report(path: &std::path::Path, config: &AgentConfig) -> anyhow::Result<ExitCode> {
+    use signing::Policy;
+    let mut refused = Vec::new();
+    let mut lines = Vec::new();
+    for watch in &config.watches {
+        match Policy::of(watch) {
+            Policy::Signed(_) => lines.push(format!("  {}: signed (public key set)", watch.name)),
+            Policy::Unsigned => lines.push(format!(
+                "  {}: UNSIGNED (allow_unsigned = true): packages are installed without a signature check",
+                watch.name
+            )),
+            Policy::Refused(why) => refused.push(why),
+        }
+    }
+    if !refused.is_empty() {
+        anyhow::bail!("{}: {}", path.display(), refused.join("; "));
+    }
+    println!(
+        "{}: OK ({} watch{})",
+        path.display(),
+        config.watches.len(),
+        if config.watches.len() == 1 { "" } else { "es" }
+    );
+    for line in lines {
+        println!("{line}");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let level = match cli.command {
@@ -91,13 +125,7 @@ fn main() -> ExitCode {
     let result: anyhow::Result<ExitCode> = (|| match cli.command {
         Command::CheckConfig => {
             let config = load_config(&cli.config)?;
-            println!(
-                "{}: OK ({} watch{})",
-                cli.config.display(),
-                config.watches.len(),
-                if config.watches.len() == 1 { "" } else { "es" }
-            );
-            Ok(ExitCode::SUCCESS)
+            check_config_report(&cli.config, &config)
         }
         Command::Status { json, state_dir } => {
             let state_dir = match state_dir {

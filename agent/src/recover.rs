@@ -46,6 +46,10 @@ pub async fn rebuild_watch(
                 version: info.version.clone(),
                 deb: deb.clone(),
                 installed_at: now_rfc3339(),
+                // Rebuilt from the cache: the signed time is unknown, so the next signed
+                // release is accepted whatever its time.
+                signed_time: None,
+                effective_time: None,
             })
         };
         if state.installed.is_none() && info.version == installed_version {

@@ -45,6 +45,10 @@ pub struct WatchState {
     /// Releases that failed verification, install, handoff or health; never retried.
     #[serde(default)]
     pub bad: Vec<BadRelease>,
+    /// The watch accepts unsigned packages (`allow_unsigned = true`); written by the
+    /// agent at each start so that `status` shows it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub unsigned: bool,
 }
 
 /// One release the agent downloaded, verified and installed.
@@ -65,6 +69,14 @@ pub struct Release {
     pub deb: PathBuf,
     /// When it was installed (RFC 3339, UTC).
     pub installed_at: String,
+    /// The signed release time of its release statement (RFC 3339 UTC, milliseconds);
+    /// absent when installed unsigned or by an agent before signed statements.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signed_time: Option<String>,
+    /// The time older objects are compared with: the release time, or the time of the
+    /// rollback statement it was installed with (see `freshness`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub effective_time: Option<String>,
 }
 
 /// A release that must not be tried again.
@@ -81,6 +93,14 @@ pub struct BadRelease {
     pub reason: String,
     /// When (RFC 3339, UTC).
     pub at: String,
+    /// SHA-256 of the bytes, from the authenticated statement: the mark holds for these
+    /// bytes under any VersionId, up to [`BadRelease::signed_time`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sha256: Option<String>,
+    /// The signed time of the statement it was refused under; only a newer signed
+    /// (rollback) statement of the same bytes is tried again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signed_time: Option<String>,
 }
 
 impl WatchState {
@@ -102,6 +122,29 @@ impl WatchState {
                 (None, None) => bad.etag == etag,
                 _ => false,
             })
+    }
+
+    /// True when the bytes with `sha256` were marked bad under a signed statement at
+    /// least as new as `signed_time` (the object's authenticated time).
+    pub fn is_bad_bytes(&self, sha256: &str, signed_time: SystemTime) -> bool {
+        self.bad.iter().any(|bad| {
+            bad.sha256.as_deref() == Some(sha256)
+                && bad
+                    .signed_time
+                    .as_deref()
+                    .and_then(hoist_s3::statement::parse_time)
+                    .is_some_and(|marked| marked >= signed_time)
+        })
+    }
+
+    /// The installed release's effective signed time, if it has one.
+    pub fn installed_effective_time(&self) -> Option<SystemTime> {
+        let installed = self.installed.as_ref()?;
+        installed
+            .effective_time
+            .as_deref()
+            .or(installed.signed_time.as_deref())
+            .and_then(hoist_s3::statement::parse_time)
     }
 
     /// Records a bad release (keeps the newest [`MAX_BAD`]).
@@ -214,6 +257,8 @@ mod tests {
             version: "1.0.0".into(),
             deb: PathBuf::from("/var/lib/hoist-agent/cache/hello/hello_1.0.0_amd64.deb"),
             installed_at: now_rfc3339(),
+            signed_time: None,
+            effective_time: None,
         }
     }
 
@@ -224,6 +269,8 @@ mod tests {
             version: None,
             reason: "test".into(),
             at: now_rfc3339(),
+            sha256: None,
+            signed_time: None,
         }
     }
 
@@ -278,6 +325,43 @@ mod tests {
         assert!(!watch.is_bad(None, "\"e3\""));
         watch.mark_bad(bad(Some("v3"), "\"e3\""));
         assert_eq!(watch.bad.len(), 2, "marking twice keeps one entry");
+    }
+
+    #[test]
+    fn bad_bytes_hold_until_a_newer_signed_statement() {
+        let t = |s: &str| hoist_s3::statement::parse_time(s).unwrap();
+        let mut watch = WatchState::new("hello");
+        let sha = "ab".repeat(32);
+        watch.mark_bad(BadRelease {
+            sha256: Some(sha.clone()),
+            signed_time: Some("2026-01-01T00:00:00.000Z".into()),
+            ..bad(Some("v3"), "\"e3\"")
+        });
+        assert!(watch.is_bad_bytes(&sha, t("2026-01-01T00:00:00Z")));
+        assert!(watch.is_bad_bytes(&sha, t("2025-06-01T00:00:00Z")));
+        assert!(!watch.is_bad_bytes(&sha, t("2026-01-01T00:00:00.001Z")));
+        assert!(!watch.is_bad_bytes(&"cd".repeat(32), t("2025-01-01T00:00:00Z")));
+    }
+
+    #[test]
+    fn older_state_files_load() {
+        // Written by an agent before signed statements: no signed times, no unsigned flag.
+        let old = r#"{"format": 1, "watches": {"hello": {"package": "hello",
+            "installed": {"version_id": "v1", "etag": "\"e\"", "md5": "00", "sha256": "11",
+              "version": "1.0", "deb": "/x.deb", "installed_at": "2026-01-01T00:00:00Z"},
+            "bad": [{"version_id": "v0", "etag": "\"f\"", "version": null, "reason": "r",
+              "at": "2026-01-01T00:00:00Z"}]}}}"#;
+        let state: AgentState = serde_json::from_str(old).unwrap();
+        let watch = &state.watches["hello"];
+        assert_eq!(watch.installed_effective_time(), None);
+        assert!(!watch.unsigned);
+        assert_eq!(watch.bad[0].sha256, None);
+        // and a new one writes the fields only when set
+        let text = serde_json::to_string(&state).unwrap();
+        assert!(
+            !text.contains("signed_time") && !text.contains("unsigned"),
+            "{text}"
+        );
     }
 
     #[test]

@@ -54,10 +54,21 @@ pub fn human(state: &AgentState) -> String {
     }
     for (name, watch) in &state.watches {
         let _ = writeln!(out, "{name} (package {})", watch.package);
+        if watch.unsigned {
+            out.push_str(
+                "  WARNING:        UNSIGNED: allow_unsigned = true, packages are installed without a signature check\n",
+            );
+        }
         match &watch.installed {
             Some(r) => {
                 let _ = writeln!(out, "  installed:      {}", release_line(r));
                 let _ = writeln!(out, "                  sha256 {}", r.sha256);
+                if let Some(time) = &r.effective_time {
+                    let _ = writeln!(
+                        out,
+                        "                  signed release in effect since {time}"
+                    );
+                }
                 let _ = writeln!(out, "                  {}", r.deb.display());
             }
             None => out.push_str("  installed:      nothing yet\n"),
@@ -103,13 +114,18 @@ mod tests {
             version: "2.0.0".into(),
             deb: PathBuf::from("/x/hello_2.0.0_amd64.deb"),
             installed_at: "2024-01-01T00:00:00Z".into(),
+            signed_time: None,
+            effective_time: None,
         });
+        watch.unsigned = true;
         watch.mark_bad(BadRelease {
             version_id: Some("v3".into()),
             etag: "\"e3\"".into(),
             version: Some("3.0.0".into()),
             reason: "health check failed".into(),
             at: "2024-01-02T00:00:00Z".into(),
+            sha256: None,
+            signed_time: None,
         });
         let mut state = AgentState {
             format: STATE_FORMAT,
@@ -124,6 +140,7 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("previous good:  none"), "{text}");
+        assert!(text.contains("UNSIGNED"), "{text}");
         assert!(text.contains("3.0.0  VersionId v3"), "{text}");
         let json: AgentState = serde_json::from_str(&render(dir.path(), true).unwrap()).unwrap();
         assert_eq!(json, state);

@@ -1,11 +1,12 @@
 //! Deciding whether a downloaded object may be installed.
 //!
 //! - [`expected_sha256`]: the release metadata must carry the package's SHA-256.
-//! - [`signature_for`]: with a public key configured, a minisign signature must be present.
 //! - [`check_transfer`]: size and (for a plain single-part ETag) MD5 must match what S3
 //!   holds; a mismatch is a transfer problem and is retried, not marked bad.
-//! - [`check_content`]: SHA-256 equals the metadata and the signature verifies.
+//! - [`check_content`]: SHA-256 equals the expected one (the signed statement's, see
+//!   `freshness`, or the metadata's on an unsigned watch).
 //! - [`check_package`]: the `.deb` is the configured package for this architecture.
+//! - [`check_signed_version`]: the `.deb` is the release the statement names.
 
 use std::path::Path;
 
@@ -49,51 +50,16 @@ pub fn expected_sha256(metadata_sha256: Option<&str>) -> Result<String, Refusal>
     Ok(sha)
 }
 
-/// The signature to check, when a key is configured. `minisig_b64` is the metadata value:
-/// base64 of the whole `.minisig` file.
-pub fn signature_for(
-    key: Option<&minisign_verify::PublicKey>,
-    minisig_b64: Option<&str>,
-) -> Result<Option<minisign_verify::Signature>, Refusal> {
-    if key.is_none() {
-        return Ok(None);
-    }
-    let Some(encoded) = minisig_b64 else {
-        return Err(Refusal::Bad(
-            "the object is not signed but a public key is configured; release it with `hoist release --sign-key`".into(),
-        ));
-    };
-    let text = hoist_s3::signature::decode_minisig(encoded)
-        .map_err(|err| Refusal::Bad(err.to_string()))?;
-    minisign_verify::Signature::decode(&text).map(Some).map_err(|err| {
-        Refusal::Bad(format!(
-            "the signature metadata is not a minisign signature ({err}); release again with `hoist release --sign-key`"
-        ))
-    })
-}
-
-/// After the signature verified: when its trusted comment is hoist's
-/// (`hoist package=… version=… sha256=…`), it must name this package, version and
-/// digest, so a valid signature of another package or release cannot be replayed. A
-/// signature made with plain `minisign -S` (another comment) is accepted as is.
-pub fn check_signed_release(
-    signature: &minisign_verify::Signature,
+/// The `.deb`'s own version must be the one the release statement names (its package
+/// was checked against the watch before the download).
+pub fn check_signed_version(
+    signed: &hoist_s3::statement::ReleaseStatement,
     facts: &PackageFacts,
-    sha256: &str,
 ) -> Result<(), Refusal> {
-    let comment = signature.trusted_comment();
-    let Ok(signed) = hoist_s3::signature::SignedRelease::parse(comment) else {
-        tracing::debug!(
-            comment,
-            "signature has a non-hoist trusted comment; accepted"
-        );
-        return Ok(());
-    };
-    if signed.package != facts.package || signed.version != facts.version || signed.sha256 != sha256
-    {
+    if signed.version != facts.version || signed.package != facts.package {
         return Err(Refusal::Bad(format!(
-            "the signature was made for {} {} (sha256 {}), not for this package {} {} (sha256 {sha256}): a signature of another release was attached",
-            signed.package, signed.version, signed.sha256, facts.package, facts.version
+            "the release was signed as {} {}, but the package inside is {} {}: a signed statement of another release was attached",
+            signed.package, signed.version, facts.package, facts.version
         )));
     }
     Ok(())
@@ -133,7 +99,7 @@ pub fn check_content(
 ) -> Result<(), Refusal> {
     if downloaded.sha256 != expected_sha256 {
         return Err(Refusal::Bad(format!(
-            "SHA-256 of the object ({}) differs from its sha256 metadata ({expected_sha256}): the object is corrupt or was changed after release",
+            "SHA-256 of the object ({}) differs from the SHA-256 it was released with ({expected_sha256}): the object is corrupt or was changed after release",
             downloaded.sha256
         )));
     }
@@ -206,10 +172,6 @@ RUS2zmanV/0SCy1AK5kGWsUMeQFQLfQJHtBATXsM7j+qN9vC27ZA+egFP57TyTWM8p4bUfDrNpzcA3JI
 trusted comment: timestamp:0\tfile:test
 3ik68B2hOiVtC2SZlPAeLa8mFt6tiI/hKMrgoDNtTpzttxAusASwwScW0NuyEaBNFIE53QylHAkUtM9qkdtaCg==";
 
-    fn b64(text: &str) -> String {
-        hoist_s3::signature::encode_minisig(text)
-    }
-
     async fn fetch(
         body: &[u8],
         sig: Option<&minisign_verify::Signature>,
@@ -228,30 +190,6 @@ trusted comment: timestamp:0\tfile:test
         assert!(matches!(expected_sha256(Some("abc")), Err(Refusal::Bad(_))));
         let upper = "AB".repeat(32);
         assert_eq!(expected_sha256(Some(&upper)).unwrap(), "ab".repeat(32));
-    }
-
-    #[test]
-    fn unsigned_is_refused_only_with_a_key() {
-        let key = minisign_verify::PublicKey::from_base64(KEY).unwrap();
-        assert_eq!(signature_for(None, None).unwrap().map(|_| ()), None);
-        assert!(
-            matches!(signature_for(Some(&key), None), Err(Refusal::Bad(m)) if m.contains("not signed"))
-        );
-        assert!(
-            matches!(signature_for(Some(&key), Some("%%%")), Err(Refusal::Bad(m)) if m.contains("base64"))
-        );
-        assert!(
-            matches!(signature_for(Some(&key), Some(&b64("a\nb\nc\nd"))), Err(Refusal::Bad(m)) if m.contains("minisign"))
-        );
-        assert!(matches!(
-            signature_for(Some(&key), Some(&b64("nope"))),
-            Err(Refusal::Bad(_))
-        ));
-        assert!(
-            signature_for(Some(&key), Some(&b64(SIG)))
-                .unwrap()
-                .is_some()
-        );
     }
 
     #[tokio::test]
@@ -291,27 +229,24 @@ trusted comment: timestamp:0\tfile:test
     }
 
     #[test]
-    fn foreign_trusted_comment_is_accepted_and_hoist_comment_must_match() {
+    fn the_package_inside_must_be_the_signed_release() {
         let facts = PackageFacts {
             package: "hello".into(),
             version: "1.0".into(),
             architecture: "amd64".into(),
         };
-        let plain = minisign_verify::Signature::decode(SIG).unwrap();
-        check_signed_release(&plain, &facts, &"ab".repeat(32)).unwrap();
-        let sha = "ab".repeat(32);
-        let hoist_sig = SIG.replace(
-            "timestamp:0\tfile:test",
-            &hoist_s3::signature::trusted_comment("hello", "0.9", &sha),
-        );
-        let sig = minisign_verify::Signature::decode(&hoist_sig).unwrap();
-        let err = check_signed_release(&sig, &facts, &sha).unwrap_err();
-        assert!(err.to_string().contains("hello 0.9"), "{err}");
-        let matching = PackageFacts {
-            version: "0.9".into(),
-            ..facts
+        let mut signed = hoist_s3::statement::ReleaseStatement {
+            package: "hello".into(),
+            version: "1.0".into(),
+            sha256: "ab".repeat(32),
+            bucket: "b".into(),
+            key: "k".into(),
+            time: std::time::SystemTime::UNIX_EPOCH,
         };
-        check_signed_release(&sig, &matching, &sha).unwrap();
+        check_signed_version(&signed, &facts).unwrap();
+        signed.version = "0.9".into();
+        let err = check_signed_version(&signed, &facts).unwrap_err();
+        assert!(err.to_string().contains("signed as hello 0.9"), "{err}");
     }
 
     #[test]

@@ -50,7 +50,6 @@ pub async fn run(shared: Arc<Shared>, index: usize, cancel: CancellationToken) -
             match shared.syncer(index).await {
                 Ok(connected) => syncer = Some(connected),
                 Err(err) => {
-                    let err = SyncError::S3(err);
                     delay = schedule.after_failure(&mut rng);
                     report_failure(&mut conditions, &watch.name, &err, delay);
                     continue;

@@ -1,5 +1,6 @@
 //! Building what the watch tasks share from the configuration: dpkg runner, host
-//! architecture, state, public keys, and (per watch, on demand) the S3 client.
+//! architecture, state, each watch's signature policy, and (per watch, on demand) the
+//! S3 client.
 
 use std::sync::Arc;
 
@@ -10,7 +11,8 @@ use crate::config::AgentConfig;
 use crate::download;
 use crate::dpkg::Dpkg;
 use crate::shared_state::SharedState;
-use crate::sync::Syncer;
+use crate::signing::Policy;
+use crate::sync::{SyncError, Syncer};
 
 /// Everything the watch tasks share.
 #[derive(Debug)]
@@ -27,8 +29,8 @@ pub struct Shared {
     pub state: Arc<SharedState>,
     /// One dpkg run at a time across watches.
     pub install_lock: Arc<tokio::sync::Mutex<()>>,
-    /// Parsed public key per watch (same order as `config.watches`).
-    pub public_keys: Vec<Option<minisign_verify::PublicKey>>,
+    /// What each watch accepts (same order as `config.watches`).
+    pub policies: Vec<Policy>,
 }
 
 impl Shared {
@@ -53,33 +55,62 @@ impl Shared {
             .await
             .context("cannot learn the host architecture")?;
         let state = Arc::new(SharedState::open(&config, &dpkg).await?);
-        let public_keys = config
-            .watches
-            .iter()
-            .map(|w| {
-                w.load_public_key()
-                    .map_err(|problem| anyhow::anyhow!("watch `{}`: {problem}", w.name))
-            })
-            .collect::<anyhow::Result<Vec<_>>>()?;
-        Ok(Self {
+        let policies = config.watches.iter().map(Policy::of).collect();
+        let shared = Self {
             config,
             dpkg,
             host_arch,
             dirs,
             state,
             install_lock: Arc::new(tokio::sync::Mutex::new(())),
-            public_keys,
-        })
+            policies,
+        };
+        shared.announce_policies().await?;
+        Ok(shared)
     }
 
-    /// Connects the S3 client of watch number `index` and returns its syncer.
-    pub async fn syncer(&self, index: usize) -> Result<Syncer, hoist_s3::S3Error> {
+    /// Logs each watch's policy (a warning for every unsigned watch, an error for every
+    /// refused one) and records the unsigned flag in the state for `status`.
+    async fn announce_policies(&self) -> anyhow::Result<()> {
+        for (watch, policy) in self.config.watches.iter().zip(&self.policies) {
+            let unsigned = matches!(policy, Policy::Unsigned);
+            match policy {
+                Policy::Signed(_) => {}
+                Policy::Unsigned => tracing::warn!("{}", Policy::unsigned_warning(watch)),
+                Policy::Refused(why) => tracing::error!("{why}"),
+            }
+            if self.state.watch(&watch.name, &watch.package).await.unsigned != unsigned {
+                self.state
+                    .update(&watch.name, &watch.package, |w| w.unsigned = unsigned)
+                    .await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The indexes of the watches that may run (not refused for want of a key).
+    pub fn runnable(&self) -> impl Iterator<Item = usize> + '_ {
+        self.policies
+            .iter()
+            .enumerate()
+            .filter(|(_, p)| !matches!(p, Policy::Refused(_)))
+            .map(|(i, _)| i)
+    }
+
+    /// Connects the S3 client of watch number `index` and returns its syncer. A watch
+    /// refused by its policy gets no syncer.
+    pub async fn syncer(&self, index: usize) -> Result<Syncer, SyncError> {
         let watch = &self.config.watches[index];
+        let public_key = match &self.policies[index] {
+            Policy::Signed(key) => Some(key.clone()),
+            Policy::Unsigned => None,
+            Policy::Refused(why) => return Err(SyncError::Local(anyhow::anyhow!("{why}"))),
+        };
         let s3 = hoist_s3::S3::connect(&watch.s3).await?;
         Ok(Syncer {
             watch: watch.clone(),
             s3,
-            public_key: self.public_keys[index].clone(),
+            public_key,
             dpkg: self.dpkg.clone(),
             host_arch: self.host_arch.clone(),
             dirs: self.dirs.clone(),

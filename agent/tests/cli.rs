@@ -40,9 +40,32 @@ const WATCH: &str =
 
 #[test]
 fn check_config_accepts_a_good_file_and_names_the_bad_field() {
-    let ok = check_config(&format!("state_dir = \"/var/lib/hoist-agent\"\n{WATCH}"));
+    const KEY: &str = "RWQf6LRCGA9i53mlYecO4IzT51TGPpvWucNSCh1CBM0QTaLn73Y7GFO3";
+    let ok = check_config(&format!(
+        "state_dir = \"/var/lib/hoist-agent\"\n{WATCH}public_key = \"{KEY}\"\n"
+    ));
     assert!(ok.status.success(), "{}", text(&ok));
     assert!(text(&ok).contains("OK (1 watch)"), "{}", text(&ok));
+    assert!(text(&ok).contains("hello: signed"), "{}", text(&ok));
+
+    // Signed by default: no key and no allow_unsigned fails, naming both fixes; with
+    // allow_unsigned the watch is listed as unsigned.
+    let keyless = check_config(WATCH);
+    assert_eq!(keyless.status.code(), Some(1), "{}", text(&keyless));
+    for needle in ["`hello` has no public key", "public_key", "allow_unsigned = true"] {
+        assert!(text(&keyless).contains(needle), "{needle}: {}", text(&keyless));
+    }
+    let second = WATCH.replace("\"hello\"", "\"web\"");
+    let unsigned = check_config(&format!(
+        "{WATCH}allow_unsigned = true\n{second}public_key = \"{KEY}\"\n"
+    ));
+    assert!(unsigned.status.success(), "{}", text(&unsigned));
+    assert!(
+        text(&unsigned).contains("hello: UNSIGNED (allow_unsigned = true)")
+            && text(&unsigned).contains("web: signed"),
+        "{}",
+        text(&unsigned)
+    );
 
     let cases = [
         (

@@ -40,6 +40,9 @@
 //! postinst = "debian/postinst"
 //!
 //! [s3]                               # release settings, read by `hoist release`
+//!
+//! [sign]                             # read by `hoist release` and `hoist rollback`
+//! key = "keys/release.key"           # minisign secret key (relative to this file)
 //! ```
 //!
 //! Relative paths are relative to the directory holding `hoist.toml`. Unknown keys are
@@ -82,6 +85,9 @@ pub struct Manifest {
     /// `[s3]`: release settings, owned by `hoist release`; accepted and ignored here.
     #[serde(default, rename = "s3")]
     _s3: Option<de::IgnoredAny>,
+    /// `[sign]`: the release signing key, read by `hoist release`/`rollback`; ignored here.
+    #[serde(default, rename = "sign")]
+    _sign: Option<de::IgnoredAny>,
 }
 
 /// `[package]`.
@@ -602,6 +608,8 @@ description = "says hello"
     fn s3_table_is_accepted_and_other_unknown_keys_are_not() {
         let with_s3 = format!("{MINIMAL}\n[s3]\nbucket = \"b\"\nanything = {{ x = 1 }}\n");
         assert!(parse(&with_s3).is_ok());
+        let with_sign = format!("{MINIMAL}\n[sign]\nkey = \"k.key\"\n");
+        assert!(parse(&with_sign).is_ok());
         let typo = format!("{MINIMAL}\n[[binaries]]\nsorce = \"x\"\n");
         let err = parse(&typo).unwrap_err();
         assert!(

@@ -18,7 +18,7 @@
 //! profile = "release"
 //! ```
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 use hoist_s3::S3Settings;
@@ -60,6 +60,16 @@ struct ManifestView {
     package: Option<PackageView>,
     #[serde(default)]
     s3: Option<S3Table>,
+    #[serde(default)]
+    sign: Option<SignTable>,
+}
+
+/// The `[sign]` table of `hoist.toml`: `key = "PATH"` of the minisign secret key that
+/// `hoist release` and `hoist rollback` sign with (relative to the manifest's directory).
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SignTable {
+    key: Option<PathBuf>,
 }
 
 #[derive(Debug, serde::Deserialize)]
@@ -84,6 +94,7 @@ struct S3Table {
 pub struct ManifestS3 {
     table: S3Table,
     package: Option<String>,
+    sign_key: Option<PathBuf>,
 }
 
 impl ManifestS3 {
@@ -112,10 +123,21 @@ impl ManifestS3 {
                 e.to_string().trim_end()
             )
         })?;
+        let dir = path.parent().unwrap_or(Path::new("."));
         Ok(ManifestS3 {
             table: view.s3.unwrap_or_default(),
             package: view.package.and_then(|p| p.name),
+            sign_key: view
+                .sign
+                .and_then(|s| s.key)
+                .filter(|k| !k.as_os_str().is_empty())
+                .map(|k| dir.join(k)),
         })
+    }
+
+    /// `[sign] key`, made relative to the manifest's directory.
+    pub fn sign_key(&self) -> Option<&Path> {
+        self.sign_key.as_deref()
     }
 }
 
@@ -237,6 +259,21 @@ mod tests {
         let err = manifest("[package]\nname = \"hello\"\n\n[s3]\nbukket = \"b\"\n").unwrap_err();
         let msg = err.to_string();
         assert!(msg.contains("line 5") && msg.contains("bukket"), "{msg}");
+    }
+
+    #[test]
+    fn the_sign_key_is_relative_to_the_manifest() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("hoist.toml");
+        std::fs::write(&path, "[sign]\nkey = \"keys/release.key\"\n").unwrap();
+        let m = ManifestS3::load(&path, true).unwrap();
+        assert_eq!(
+            m.sign_key(),
+            Some(dir.path().join("keys/release.key").as_path())
+        );
+        std::fs::write(&path, "[sign]\nkee = \"x\"\n").unwrap();
+        let err = ManifestS3::load(&path, true).unwrap_err().to_string();
+        assert!(err.contains("kee"), "{err}");
     }
 
     #[test]

@@ -2,11 +2,16 @@
 //!
 //! Keys are minisign key files, made by `hoist keygen` or by `minisign -G` (also
 //! `minisign -G -W`, unencrypted). An encrypted key's password comes from
-//! `HOIST_SIGN_PASSWORD`, or is asked for on the terminal. The signature covers the
-//! `.deb` bytes; its trusted comment is [`hoist_s3::signature::trusted_comment`], so
-//! `minisign -Vm FILE.deb -p KEY.pub` verifies the file written next to the package
-//! and shows which package, version and sha256 were signed. How the signature travels
-//! with the release is described in [`hoist_s3::signature`].
+//! `HOIST_SIGN_PASSWORD`, or is asked for on the terminal.
+//!
+//! What is signed: a one-line statement ([`hoist_s3::statement`]) naming package,
+//! version, sha256, bucket, key and time, signed as data with itself as trusted comment
+//! ([`Signer::sign_statement`]); that is what agents check, from the object's metadata,
+//! before downloading. The `.deb` bytes are signed too, with the release statement as
+//! trusted comment ([`Signer::sign_package`]), so `minisign -Vm FILE.deb -p KEY.pub`
+//! verifies the file written next to the package and shows the statement.
+//!
+//! Where a key comes from: [`resolve_key`].
 
 use std::io::IsTerminal as _;
 use std::path::{Path, PathBuf};
@@ -120,27 +125,18 @@ impl Signer {
         self.public.to_base64()
     }
 
-    /// Signs the package at `deb` and writes `DEB.minisig` next to it.
-    ///
-    /// The trusted comment names `package`, `version` and `sha256` (the caller's
-    /// digest of the same file).
-    pub fn sign_package(
-        &self,
-        deb: &Path,
-        package: &str,
-        version: &str,
-        sha256: &str,
-    ) -> anyhow::Result<Signature> {
+    /// Signs the package at `deb` and writes `DEB.minisig` next to it; `statement`
+    /// (the release statement) is the trusted comment.
+    pub fn sign_package(&self, deb: &Path, statement: &str) -> anyhow::Result<Signature> {
         let file = std::fs::File::open(deb)
             .with_context(|| format!("cannot read {} to sign it", deb.display()))?;
-        let trusted = hoist_s3::signature::trusted_comment(package, version, sha256);
-        let untrusted = format!("hoist signature of {package} {version}");
+        let untrusted = "hoist signature of a .deb; the trusted comment says what was released";
         let signature = minisign::sign(
             Some(&self.public),
             &self.secret,
             std::io::BufReader::new(file),
-            Some(&trusted),
-            Some(&untrusted),
+            Some(statement),
+            Some(untrusted),
         )
         .with_context(|| format!("cannot sign {} with {}", deb.display(), self.path.display()))?;
         let text = signature.into_string();
@@ -151,6 +147,70 @@ impl Signer {
             .with_context(|| format!("cannot write the signature {}", path.display()))?;
         Ok(Signature { path, text })
     }
+
+    /// Signs `statement` (its bytes are the data, and it is the trusted comment too) and
+    /// returns the signature in the compact metadata form
+    /// ([`hoist_s3::statement::compact_signature`]).
+    pub fn sign_statement(&self, statement: &str) -> anyhow::Result<String> {
+        let signature = minisign::sign(
+            Some(&self.public),
+            &self.secret,
+            std::io::Cursor::new(statement.as_bytes()),
+            Some(statement),
+            Some("hoist signed statement"),
+        )
+        .with_context(|| format!("cannot sign with {}", self.path.display()))?;
+        Ok(hoist_s3::statement::compact_signature(
+            &signature.into_string(),
+            statement,
+        )?)
+    }
+
+    /// Checks that `compact` (metadata form) is a signature of `statement` by this key.
+    pub fn verify_statement(&self, statement: &str, compact: &str) -> anyhow::Result<()> {
+        let text = hoist_s3::statement::minisig_text(statement, compact)?;
+        let signature = minisign::SignatureBox::from_string(&text)
+            .context("the stored statement signature is not a minisign signature")?;
+        minisign::verify(
+            &self.public,
+            &signature,
+            std::io::Cursor::new(statement.as_bytes()),
+            true,
+            false,
+            false,
+        )
+        .context("the statement's signature does not verify with this signing key")
+    }
+}
+
+/// Where `hoist release` and `hoist rollback` get the signing key: `--sign-key`, else
+/// the `HOIST_SIGN_KEY` environment variable (both in `flag`, clap reads the variable),
+/// else `[sign] key` of hoist.toml (in `manifest`). With none of them the command refuses
+/// unless `unsigned`, naming the three ways and the flag.
+pub fn resolve_key(
+    flag: Option<&Path>,
+    manifest: Option<&Path>,
+    unsigned: bool,
+    what: &str,
+) -> anyhow::Result<Option<PathBuf>> {
+    if let Some(path) = flag.or(manifest) {
+        if unsigned {
+            bail!(
+                "--unsigned was given but a signing key is configured ({}): remove --unsigned to sign, or unset the key (--sign-key, HOIST_SIGN_KEY, [sign] key in hoist.toml)",
+                path.display()
+            );
+        }
+        return Ok(Some(path.to_path_buf()));
+    }
+    if unsigned {
+        tracing::warn!(
+            "{what} UNSIGNED (--unsigned): agents refuse it unless their watch says allow_unsigned = true"
+        );
+        return Ok(None);
+    }
+    bail!(
+        "refusing to {what} without a signature: agents refuse unsigned releases. Configure a signing key with --sign-key PATH, the HOIST_SIGN_KEY environment variable, or `[sign]` with `key = \"PATH\"` in hoist.toml (make a key with `hoist keygen`), or pass --unsigned to publish unsigned anyway (only watches with allow_unsigned = true install it)"
+    )
 }
 
 /// Generates an encrypted key pair in the minisign format, as `minisign -G` does.
@@ -213,8 +273,8 @@ mod tests {
             secret: secret_key,
             path: key.clone(),
         };
-        let sha = "ab".repeat(32);
-        let sig = signer.sign_package(&deb, "p", "1.0", &sha).unwrap();
+        let statement = format!("hoist package=p version=1.0 sha256={}", "ab".repeat(32));
+        let sig = signer.sign_package(&deb, &statement).unwrap();
         assert_eq!(sig.path, dir.path().join("p.deb.minisig"));
         assert_eq!(std::fs::read_to_string(&sig.path).unwrap(), sig.text);
 
@@ -231,8 +291,14 @@ mod tests {
             false,
         )
         .unwrap();
-        let parsed = hoist_s3::signature::SignedRelease::parse(&trusted).unwrap();
-        assert_eq!(parsed.sha256, sha);
+        assert_eq!(trusted, statement);
+        let compact = signer.sign_statement(&statement).unwrap();
+        signer.verify_statement(&statement, &compact).unwrap();
+        assert!(
+            signer
+                .verify_statement(&format!("{statement}x"), &compact)
+                .is_err()
+        );
 
         std::fs::write(&deb, b"other bytes").unwrap();
         assert!(

@@ -67,9 +67,11 @@ key = "services/hello/current.deb"
     git(dir.path(), &["commit", "-q", "-m", "init"]);
     let head = git(dir.path(), &["rev-parse", "HEAD"]);
 
-    let report = json(&ok(run(
-        hoist(&server, dir.path()).args(["release", "--json"])
-    )));
+    let report = json(&ok(run(hoist(&server, dir.path()).args([
+        "release",
+        "--unsigned",
+        "--json",
+    ]))));
     assert_eq!(report["bucket"], "from-manifest");
     assert_eq!(report["key"], "services/hello/current.deb");
     assert_eq!(report["package"], "hello");
@@ -83,6 +85,7 @@ key = "services/hello/current.deb"
     server.create_bucket("from-flag", true);
     let report = json(&ok(run(hoist(&server, dir.path()).args([
         "release",
+        "--unsigned",
         "--json",
         "--bucket",
         "from-flag",

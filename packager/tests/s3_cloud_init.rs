@@ -32,6 +32,7 @@ fn renders_valid_user_data_with_a_presigned_url_of_the_released_agent() {
         ok(run(hoist(&server, dir.path())
             .args([
                 "release",
+                "--unsigned",
                 "--bucket",
                 "fleet",
                 "--endpoint",

@@ -23,13 +23,14 @@ async fn release_with_allow_unversioned_works() {
 
     // Without the flag: refused, because garage has no versioning.
     let err = fails(run(hoist(&server, dir.path())
-        .args(["release", "--bucket", "rel", "--deb"])
+        .args(["release", "--unsigned", "--bucket", "rel", "--deb"])
         .arg(&deb)));
     assert!(err.contains("versioning is not enabled"), "{err}");
 
     let out = run(hoist(&server, dir.path())
         .args([
             "release",
+            "--unsigned",
             "--bucket",
             "rel",
             "--allow-unversioned",
@@ -55,7 +56,14 @@ async fn release_with_allow_unversioned_works() {
     // A second release replaces it (If-Match on the ETag seen at the start).
     let deb2 = make_deb(dir.path(), "hello", "1.1", "two");
     ok(run(hoist(&server, dir.path())
-        .args(["release", "--bucket", "rel", "--allow-unversioned", "--deb"])
+        .args([
+            "release",
+            "--unsigned",
+            "--bucket",
+            "rel",
+            "--allow-unversioned",
+            "--deb",
+        ])
         .arg(&deb2)));
     let Head::Found(info) = s3.head(None).await.unwrap() else {
         panic!("released")
@@ -71,9 +79,14 @@ async fn release_with_allow_unversioned_works() {
     assert_eq!(history.len(), 1, "{history:?}");
     assert_eq!(history[0]["current"], true);
     assert_eq!(history[0]["version"], "1.1");
-    let err = fails(run(
-        hoist(&server, dir.path()).args(["rollback", "--bucket", "rel", "--key", KEY])
-    ));
+    let err = fails(run(hoist(&server, dir.path()).args([
+        "rollback",
+        "--unsigned",
+        "--bucket",
+        "rel",
+        "--key",
+        KEY,
+    ])));
     assert!(err.contains("has no versioning"), "{err}");
 }
 
@@ -84,7 +97,14 @@ fn wrong_credentials_are_refused() {
     let dir = tempfile::tempdir().unwrap();
     let deb = make_deb(dir.path(), "hello", "1.0", "one");
     let err = fails(run(hoist(&server, dir.path())
-        .args(["release", "--bucket", "rel", "--allow-unversioned", "--deb"])
+        .args([
+            "release",
+            "--unsigned",
+            "--bucket",
+            "rel",
+            "--allow-unversioned",
+            "--deb",
+        ])
         .arg(&deb)
         .env("AWS_SECRET_ACCESS_KEY", "0".repeat(64))));
     assert!(

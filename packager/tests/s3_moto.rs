@@ -17,7 +17,14 @@ fn release_json(
     deb: &std::path::Path,
 ) -> serde_json::Value {
     json(&ok(run(hoist(server, dir)
-        .args(["release", "--bucket", "rel", "--json", "--deb"])
+        .args([
+            "release",
+            "--unsigned",
+            "--bucket",
+            "rel",
+            "--json",
+            "--deb",
+        ])
         .arg(deb))))
 }
 
@@ -55,7 +62,7 @@ async fn release_history_rollback_cycle() {
 
     // Second release, plain output: the VersionId alone on stdout.
     let out = ok(run(hoist(&server, dir.path())
-        .args(["release", "--bucket", "rel", "--deb"])
+        .args(["release", "--unsigned", "--bucket", "rel", "--deb"])
         .arg(&deb2)));
     let v2 = out.trim().to_string();
     assert!(
@@ -96,7 +103,14 @@ async fn release_history_rollback_cycle() {
     assert_eq!(h[1]["size"], d1.size);
 
     // Roll back one step: a new current version with 1.0's bytes and metadata.
-    let out = run(hoist(&server, dir.path()).args(["rollback", "--bucket", "rel", "--key", KEY]));
+    let out = run(hoist(&server, dir.path()).args([
+        "rollback",
+        "--unsigned",
+        "--bucket",
+        "rel",
+        "--key",
+        KEY,
+    ]));
     let err = stderr(&out);
     let v3 = ok(out).trim().to_string();
     assert!(v3 != v1 && v3 != v2, "a new version: {v3}");
@@ -142,7 +156,15 @@ async fn release_history_rollback_cycle() {
 
     // --to an explicit version.
     let json_out = json(&ok(run(hoist(&server, dir.path()).args([
-        "rollback", "--bucket", "rel", "--key", KEY, "--json", "--to", &v2,
+        "rollback",
+        "--unsigned",
+        "--bucket",
+        "rel",
+        "--key",
+        KEY,
+        "--json",
+        "--to",
+        &v2,
     ]))));
     assert_eq!(json_out["previous_version_id"], v3.as_str());
     assert_eq!(json_out["restored_version_id"], v2.as_str());
@@ -170,7 +192,14 @@ fn rollback_refuses_foreign_ids_and_delete_markers() {
         .unwrap()
         .to_string();
     let err = fails(run(hoist(&server, dir.path()).args([
-        "rollback", "--bucket", "rel", "--key", KEY, "--to", &foreign,
+        "rollback",
+        "--unsigned",
+        "--bucket",
+        "rel",
+        "--key",
+        KEY,
+        "--to",
+        &foreign,
     ])));
     assert!(
         err.contains("is not a version of s3://rel/releases/hello.deb"),
@@ -185,15 +214,28 @@ fn rollback_refuses_foreign_ids_and_delete_markers() {
     let h = history_json(&server, dir.path());
     assert_eq!(h[0]["delete_marker"], true);
     let marker = h[0]["version_id"].as_str().unwrap().to_string();
-    let err = fails(run(hoist(&server, dir.path())
-        .args(["rollback", "--bucket", "rel", "--key", KEY, "--to", &marker])));
+    let err = fails(run(hoist(&server, dir.path()).args([
+        "rollback",
+        "--unsigned",
+        "--bucket",
+        "rel",
+        "--key",
+        KEY,
+        "--to",
+        &marker,
+    ])));
     assert!(err.contains("is a delete marker"), "{err}");
 
     // The release below the marker can be brought back.
-    let json_out =
-        json(&ok(run(hoist(&server, dir.path()).args([
-            "rollback", "--bucket", "rel", "--key", KEY, "--json",
-        ]))));
+    let json_out = json(&ok(run(hoist(&server, dir.path()).args([
+        "rollback",
+        "--unsigned",
+        "--bucket",
+        "rel",
+        "--key",
+        KEY,
+        "--json",
+    ]))));
     assert_eq!(json_out["restored_version_id"], v1.as_str());
     assert_eq!(json_out["previous_version_id"], marker.as_str());
 }
@@ -205,7 +247,7 @@ fn unversioned_bucket_is_refused_unless_allowed() {
     let dir = tempfile::tempdir().unwrap();
     let deb = make_deb(dir.path(), "hello", "1.0", "one");
     let err = fails(run(hoist(&server, dir.path())
-        .args(["release", "--bucket", "rel", "--deb"])
+        .args(["release", "--unsigned", "--bucket", "rel", "--deb"])
         .arg(&deb)));
     assert!(
         err.contains("versioning is not enabled on bucket `rel`"),
@@ -217,7 +259,14 @@ fn unversioned_bucket_is_refused_unless_allowed() {
     assert!(h.is_empty(), "nothing was uploaded: {h:?}");
 
     let out = run(hoist(&server, dir.path())
-        .args(["release", "--bucket", "rel", "--allow-unversioned", "--deb"])
+        .args([
+            "release",
+            "--unsigned",
+            "--bucket",
+            "rel",
+            "--allow-unversioned",
+            "--deb",
+        ])
         .arg(&deb));
     let warning = stderr(&out);
     ok(out);
@@ -226,9 +275,14 @@ fn unversioned_bucket_is_refused_unless_allowed() {
     assert_eq!(h.len(), 1);
     assert_eq!(h[0]["sha256"], digests(&deb).sha256_hex());
 
-    let err = fails(run(
-        hoist(&server, dir.path()).args(["rollback", "--bucket", "rel", "--key", KEY])
-    ));
+    let err = fails(run(hoist(&server, dir.path()).args([
+        "rollback",
+        "--unsigned",
+        "--bucket",
+        "rel",
+        "--key",
+        KEY,
+    ])));
     assert!(err.contains("no versioning"), "{err}");
 }
 
@@ -239,7 +293,13 @@ fn missing_bucket_and_wrong_endpoint_are_clear_errors() {
     let deb = make_deb(dir.path(), "hello", "1.0", "one");
 
     let err = fails(run(hoist(&server, dir.path())
-        .args(["release", "--bucket", "no-such-bucket", "--deb"])
+        .args([
+            "release",
+            "--unsigned",
+            "--bucket",
+            "no-such-bucket",
+            "--deb",
+        ])
         .arg(&deb)));
     assert!(
         err.contains(&format!(
@@ -264,7 +324,15 @@ fn missing_bucket_and_wrong_endpoint_are_clear_errors() {
 
     let wrong = format!("http://127.0.0.1:{}", closed_port());
     let err = fails(run(hoist(&server, dir.path())
-        .args(["release", "--bucket", "rel", "--endpoint", &wrong, "--deb"])
+        .args([
+            "release",
+            "--unsigned",
+            "--bucket",
+            "rel",
+            "--endpoint",
+            &wrong,
+            "--deb",
+        ])
         .arg(&deb)));
     assert!(err.contains("cannot reach the S3 endpoint"), "{err}");
     assert!(
@@ -289,7 +357,7 @@ fn bad_package_and_key_files_are_clear_errors() {
     let not_deb = dir.path().join("x.deb");
     std::fs::write(&not_deb, b"not a package").unwrap();
     let err = fails(run(hoist(&server, dir.path())
-        .args(["release", "--bucket", "rel", "--deb"])
+        .args(["release", "--unsigned", "--bucket", "rel", "--deb"])
         .arg(&not_deb)));
     assert!(err.contains("x.deb"), "{err}");
 
@@ -297,6 +365,7 @@ fn bad_package_and_key_files_are_clear_errors() {
     let err = fails(run(hoist(&server, dir.path())
         .args([
             "release",
+            "--unsigned",
             "--bucket",
             "rel",
             "--sign-key",

@@ -163,6 +163,7 @@ fn race(
         hoist(server, dir)
             .args([
                 "release",
+                "--unsigned",
                 "--bucket",
                 "rel",
                 "--json",

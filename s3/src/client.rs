@@ -539,6 +539,43 @@ impl S3 {
         })
     }
 
+    /// Like [`S3::copy_version_to_latest`], but the copy gets `metadata` instead of the
+    /// source's (CopyObject with `MetadataDirective: REPLACE`; the content type is set
+    /// again). `hoist rollback` uses it to add its signed rollback statement to the
+    /// source's metadata.
+    ///
+    /// Errors: [`S3Error::InvalidMetadata`] when `metadata` cannot be stored (over 2 KB,
+    /// not ASCII), and those of [`S3::copy_version_to_latest`].
+    pub async fn copy_version_with_metadata(
+        &self,
+        version_id: &str,
+        metadata: &ReleaseMetadata,
+    ) -> Result<PutOutcome, S3Error> {
+        let user_metadata = metadata.to_user_metadata()?;
+        let source = copy_source(&self.settings.bucket, &self.settings.key, version_id);
+        tracing::debug!(%source, "CopyObject, metadata replaced");
+        let out = self
+            .transfer
+            .copy_object()
+            .bucket(&self.settings.bucket)
+            .key(&self.settings.key)
+            .copy_source(source)
+            .metadata_directive(aws_sdk_s3::types::MetadataDirective::Replace)
+            .content_type(crate::upload::DEB_CONTENT_TYPE)
+            .set_metadata(Some(user_metadata))
+            .send()
+            .await
+            .map_err(|e| self.err_for_version(e, Some(version_id)))?;
+        Ok(PutOutcome {
+            version_id: out.version_id().map(str::to_string),
+            etag: out
+                .copy_object_result()
+                .and_then(|r| r.e_tag())
+                .unwrap_or_default()
+                .to_string(),
+        })
+    }
+
     /// The bucket's versioning state. Servers that do not implement versioning answer
     /// with an empty configuration → [`Versioning::Never`].
     ///

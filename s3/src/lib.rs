@@ -7,7 +7,8 @@
 //!
 //! Integrity is not the ETag's job: an ETag is an MD5 only for single-part uploads
 //! ([`etag_md5`] tells), so each release carries its SHA-256 (and MD5) as metadata
-//! ([`ReleaseMetadata`]); signatures are stored as described in [`signature`].
+//! ([`ReleaseMetadata`]); what is signed, and how it travels with the object, is described
+//! in [`statement`] (and the `.deb` signature for people in [`signature`]).
 //!
 //! Every error names the bucket, key and endpoint and says what to do ([`S3Error`]).
 
@@ -18,6 +19,7 @@ mod etag;
 mod metadata;
 mod settings;
 pub mod signature;
+pub mod statement;
 mod upload;
 
 pub use client::{

@@ -39,10 +39,18 @@ pub struct ReleaseMetadata {
     /// Base64 (standard alphabet, padded) of the whole `.minisig` file
     /// (`hoist-minisig`); see [`crate::signature`].
     pub minisig: Option<String>,
+    /// The signed release statement (`hoist-statement`), see [`crate::statement`].
+    pub statement: Option<String>,
+    /// Its signature in compact form (`hoist-statement-sig`).
+    pub statement_sig: Option<String>,
+    /// The signed rollback statement written by `hoist rollback` (`hoist-rollback`).
+    pub rollback: Option<String>,
+    /// Its signature in compact form (`hoist-rollback-sig`).
+    pub rollback_sig: Option<String>,
 }
 
 /// Metadata key names without the `x-amz-meta-` prefix, paired with field accessors.
-const FIELDS: [&str; 9] = [
+const FIELDS: [&str; 13] = [
     "hoist-package",
     "hoist-version",
     "hoist-arch",
@@ -52,10 +60,14 @@ const FIELDS: [&str; 9] = [
     "hoist-releaser",
     "hoist-build-time",
     "hoist-minisig",
+    "hoist-statement",
+    "hoist-statement-sig",
+    "hoist-rollback",
+    "hoist-rollback-sig",
 ];
 
 impl ReleaseMetadata {
-    fn fields(&self) -> [&Option<String>; 9] {
+    fn fields(&self) -> [&Option<String>; 13] {
         [
             &self.package,
             &self.version,
@@ -66,10 +78,14 @@ impl ReleaseMetadata {
             &self.releaser,
             &self.build_time,
             &self.minisig,
+            &self.statement,
+            &self.statement_sig,
+            &self.rollback,
+            &self.rollback_sig,
         ]
     }
 
-    fn fields_mut(&mut self) -> [&mut Option<String>; 9] {
+    fn fields_mut(&mut self) -> [&mut Option<String>; 13] {
         [
             &mut self.package,
             &mut self.version,
@@ -80,7 +96,21 @@ impl ReleaseMetadata {
             &mut self.releaser,
             &mut self.build_time,
             &mut self.minisig,
+            &mut self.statement,
+            &mut self.statement_sig,
+            &mut self.rollback,
+            &mut self.rollback_sig,
         ]
+    }
+
+    /// Bytes these fields take of S3's user-metadata budget (names + values), to compare
+    /// with [`MAX_USER_METADATA_BYTES`].
+    pub fn user_metadata_bytes(&self) -> usize {
+        FIELDS
+            .iter()
+            .zip(self.fields())
+            .filter_map(|(name, value)| value.as_ref().map(|v| name.len() + v.len()))
+            .sum()
     }
 
     /// The S3 user-metadata map for this release (keys without `x-amz-meta-`).
@@ -154,6 +184,10 @@ mod tests {
             releaser: Some("ci@build-7".into()),
             build_time: Some("2026-01-02T03:04:05Z".into()),
             minisig: Some("dW50cnVzdGVk".into()),
+            statement: Some(format!("hoist package=hello sha256={}", "ab".repeat(32))),
+            statement_sig: Some("UlVR.Z2xv".into()),
+            rollback: None,
+            rollback_sig: None,
         }
     }
 
@@ -161,7 +195,7 @@ mod tests {
     fn round_trips_through_the_user_metadata_map() {
         let meta = sample();
         let map = meta.to_user_metadata().unwrap();
-        assert_eq!(map.len(), 9);
+        assert_eq!(map.len(), 11);
         assert_eq!(map["hoist-sha256"], "ab".repeat(32));
         assert_eq!(map["hoist-git-commit"], meta.git_commit.clone().unwrap());
         assert_eq!(ReleaseMetadata::from_user_metadata(&map), meta);

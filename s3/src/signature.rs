@@ -1,26 +1,23 @@
-//! How hoist stores and labels release signatures (shared by packager and agent).
+//! The `.deb` signature for people: `FILE.deb.minisig`.
 //!
-//! A release may be signed with ed25519 in the minisign format. The signature covers the
-//! `.deb` bytes. Its *trusted* comment (covered by the signature too) is
-//! `hoist package=NAME version=VERSION sha256=HEX`, built by [`trusted_comment`] and read
-//! back by [`SignedRelease::parse`], so a verifier can check that a valid signature was
-//! made for this package and version and not replayed from an older release.
+//! Besides the signed statement the agent checks (see [`crate::statement`]), `hoist
+//! release` signs the `.deb` bytes themselves with the same key and writes the signature
+//! next to the package as `FILE.deb.minisig`, its trusted comment being the release
+//! statement, so `minisign -Vm FILE.deb -p KEY.pub` verifies the file and shows which
+//! package, version, bucket, key, sha256 and release time were signed.
 //!
-//! Storage: the whole `.minisig` file, base64-encoded, in the object's metadata
-//! (`hoist-minisig`, see [`crate::ReleaseMetadata::minisig`]). It therefore belongs to
-//! the same VersionId as the bytes, arrives with the HEAD/GET of that version, and is
-//! carried along by a CopyObject rollback. The packager also writes it next to the `.deb`
-//! as `FILE.deb.minisig`, so `minisign -Vm FILE.deb -p KEY.pub` verifies it.
+//! The same signature is also stored base64-encoded in the object's metadata
+//! (`hoist-minisig`, [`crate::ReleaseMetadata::minisig`]) while it fits S3's 2 KB budget,
+//! for agents older than signed statements (they read `package=`, `version=` and
+//! `sha256=` from its trusted comment). Current agents do not need it: the statement
+//! binds the SHA-256, and the downloaded bytes must match it.
 
 use base64::Engine as _;
 
 /// Suffix of a detached minisign signature file.
 pub const MINISIG_SUFFIX: &str = ".minisig";
 
-/// First word of hoist's trusted comments.
-const TAG: &str = "hoist";
-
-/// Errors decoding a stored signature or its trusted comment.
+/// Errors decoding a stored signature.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum SignatureFormatError {
     /// `hoist-minisig` is not valid base64 of UTF-8 text.
@@ -28,61 +25,6 @@ pub enum SignatureFormatError {
         "the stored signature (metadata hoist-minisig) is not base64 of a .minisig file: {0}; re-release with --sign-key"
     )]
     NotBase64(String),
-    /// The trusted comment is not hoist's `hoist package=… version=… sha256=…`.
-    #[error(
-        "the signature's trusted comment {0:?} is not hoist's `hoist package=… version=… sha256=…`; sign releases with `hoist release --sign-key`"
-    )]
-    NotHoistComment(String),
-}
-
-/// The release a signature was made for, as stated in its trusted comment.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SignedRelease {
-    /// Debian package name.
-    pub package: String,
-    /// Debian package version.
-    pub version: String,
-    /// SHA-256 of the `.deb`, lowercase hex.
-    pub sha256: String,
-}
-
-/// The trusted comment hoist puts in a release signature. Package names and versions
-/// never contain spaces or `=` (Debian policy), so the format is unambiguous.
-pub fn trusted_comment(package: &str, version: &str, sha256: &str) -> String {
-    format!("{TAG} package={package} version={version} sha256={sha256}")
-}
-
-impl SignedRelease {
-    /// Parses a trusted comment written by [`trusted_comment`]. Extra `key=value`
-    /// words (from newer versions) are ignored; the three known ones are required.
-    pub fn parse(comment: &str) -> Result<SignedRelease, SignatureFormatError> {
-        let bad = || SignatureFormatError::NotHoistComment(comment.to_string());
-        let mut words = comment.split_ascii_whitespace();
-        if words.next() != Some(TAG) {
-            return Err(bad());
-        }
-        let (mut package, mut version, mut sha256) = (None, None, None);
-        for word in words {
-            match word.split_once('=') {
-                Some(("package", v)) => package = Some(v.to_string()),
-                Some(("version", v)) => version = Some(v.to_string()),
-                Some(("sha256", v)) => sha256 = Some(v.to_ascii_lowercase()),
-                _ => {}
-            }
-        }
-        match (package, version, sha256) {
-            (Some(package), Some(version), Some(sha256))
-                if !package.is_empty() && !version.is_empty() && sha256.len() == 64 =>
-            {
-                Ok(SignedRelease {
-                    package,
-                    version,
-                    sha256,
-                })
-            }
-            _ => Err(bad()),
-        }
-    }
 }
 
 /// Encodes the text of a `.minisig` file for the `hoist-minisig` metadata value.
@@ -90,8 +32,7 @@ pub fn encode_minisig(minisig_text: &str) -> String {
     base64::engine::general_purpose::STANDARD.encode(minisig_text.as_bytes())
 }
 
-/// Decodes a `hoist-minisig` metadata value back into the `.minisig` file text, ready
-/// for `minisign_verify::Signature::decode` or `minisign::SignatureBox::from_string`.
+/// Decodes a `hoist-minisig` metadata value back into the `.minisig` file text.
 pub fn decode_minisig(value: &str) -> Result<String, SignatureFormatError> {
     let bytes = base64::engine::general_purpose::STANDARD
         .decode(value.trim())
@@ -102,32 +43,6 @@ pub fn decode_minisig(value: &str) -> Result<String, SignatureFormatError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn trusted_comment_round_trips() {
-        let sha = "a1".repeat(32);
-        let comment = trusted_comment("hello", "1:1.4.0~rc1-2", &sha);
-        assert_eq!(
-            comment,
-            format!("hoist package=hello version=1:1.4.0~rc1-2 sha256={sha}")
-        );
-        let parsed = SignedRelease::parse(&comment).unwrap();
-        assert_eq!(parsed.package, "hello");
-        assert_eq!(parsed.version, "1:1.4.0~rc1-2");
-        assert_eq!(parsed.sha256, sha);
-    }
-
-    #[test]
-    fn foreign_comments_are_rejected() {
-        assert!(SignedRelease::parse("timestamp:1700000000\tfile:hello.deb").is_err());
-        assert!(SignedRelease::parse("hoist package=hello version=1.0").is_err());
-        assert!(SignedRelease::parse("hoist package=hello version=1.0 sha256=abc").is_err());
-        let extra = format!(
-            "hoist package=p version=1 sha256={} future=x",
-            "0".repeat(64)
-        );
-        assert!(SignedRelease::parse(&extra).is_ok());
-    }
 
     #[test]
     fn minisig_base64_round_trips() {

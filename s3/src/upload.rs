@@ -79,7 +79,7 @@ impl std::fmt::Debug for PutOptions {
 }
 
 /// Media type of Debian packages.
-const DEB_CONTENT_TYPE: &str = "application/vnd.debian.binary-package";
+pub(crate) const DEB_CONTENT_TYPE: &str = "application/vnd.debian.binary-package";
 
 impl PutOptions {
     fn condition(&self) -> Option<String> {

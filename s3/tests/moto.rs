@@ -27,7 +27,7 @@ async fn meta_for(path: &std::path::Path, version: &str) -> ReleaseMetadata {
         git_commit: Some("0123456789abcdef0123456789abcdef01234567".into()),
         releaser: Some("tester@host".into()),
         build_time: Some("2026-01-01T00:00:00Z".into()),
-        minisig: None,
+        ..ReleaseMetadata::default()
     }
 }
 

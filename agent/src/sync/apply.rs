@@ -8,6 +8,7 @@ use hoist_s3::ObjectInfo;
 use super::{Candidate, OWN_PACKAGE, Outcome, SyncError, Syncer};
 use crate::cache;
 use crate::config::SignalConfig;
+use crate::freshness::Trusted;
 use crate::service;
 use crate::state::{BadRelease, Release, now_rfc3339};
 
@@ -39,7 +40,11 @@ impl Syncer {
             let reason = format!("the new version did not take over: {err}");
             return self.roll_back(candidate, previous, reason).await;
         }
+        let (signed_time, effective_time) =
+            super::trust::installed_times(candidate.trusted.as_ref());
         let release = Release {
+            signed_time,
+            effective_time,
             version_id: candidate.info.version_id.clone(),
             etag: Some(candidate.info.etag.clone()),
             md5: candidate.md5.clone(),
@@ -99,8 +104,13 @@ impl Syncer {
         previous: Option<Release>,
         reason: String,
     ) -> Result<Outcome, SyncError> {
-        self.mark_bad(&candidate.info, Some(&candidate.version), &reason)
-            .await?;
+        self.mark_bad(
+            &candidate.info,
+            Some(&candidate.version),
+            &reason,
+            candidate.trusted.as_ref(),
+        )
+        .await?;
         tracing::error!(
             watch = %self.name(),
             object = %self.describe(candidate.info.version_id.as_deref()),
@@ -163,8 +173,12 @@ impl Syncer {
         info: &ObjectInfo,
         version: Option<&str>,
         reason: &str,
+        trusted: Option<&Trusted>,
     ) -> Result<(), SyncError> {
+        let (sha256, signed_time) = super::trust::bad_bytes(trusted);
         let bad = BadRelease {
+            sha256,
+            signed_time,
             version_id: info.version_id.clone(),
             etag: info.etag.clone(),
             version: version

@@ -1,5 +1,6 @@
 //! Fetching a changed object: GET exactly the version the HEAD saw, stream it to disk
-//! while hashing, and verify it (transfer, content, signature, package).
+//! while hashing, and verify it (transfer, content against the signed statement's
+//! SHA-256, package).
 
 use hoist_s3::ObjectInfo;
 use tokio_util::sync::CancellationToken;
@@ -7,6 +8,7 @@ use tokio_util::sync::CancellationToken;
 use super::{Candidate, SyncError, Syncer};
 use crate::cache;
 use crate::download::{self, Downloaded};
+use crate::freshness::Trusted;
 use crate::verify::{self, Refusal};
 
 impl Syncer {
@@ -15,30 +17,26 @@ impl Syncer {
     pub(super) async fn fetch_and_verify(
         &self,
         head: &ObjectInfo,
+        trusted: Option<&Trusted>,
         cancel: &CancellationToken,
     ) -> Result<Result<Candidate, String>, SyncError> {
         let (info, body) = tokio::select! {
             got = self.s3.get(head.version_id.as_deref()) => got?,
             () = cancel.cancelled() => return Err(SyncError::Cancelled),
         };
-        let expected_sha256 = match verify::expected_sha256(info.metadata.sha256.as_deref()) {
-            Ok(sha) => sha,
-            Err(refusal) => return Ok(Err(refusal.to_string())),
-        };
-        let signature =
-            match verify::signature_for(self.public_key.as_ref(), info.metadata.minisig.as_deref())
-            {
-                Ok(sig) => sig,
+        // Signed: the authenticated statement's SHA-256 decides (it covers the bytes, so
+        // no second signature runs over the download).
+        let expected_sha256 = match trusted {
+            Some(trusted) => trusted.sha256().to_owned(),
+            None => match verify::expected_sha256(info.metadata.sha256.as_deref()) {
+                Ok(sha) => sha,
                 Err(refusal) => return Ok(Err(refusal.to_string())),
-            };
-        let pair = match (&self.public_key, &signature) {
-            (Some(key), Some(sig)) => Some((key, sig)),
-            _ => None,
+            },
         };
         let what = self.describe(info.version_id.as_deref());
         let partial_dir = self.dirs.partial();
         let downloaded: Downloaded = tokio::select! {
-            done = download::download(body, &partial_dir, pair) => done.map_err(|source| SyncError::Download { what: what.clone(), source })?,
+            done = download::download(body, &partial_dir, None) => done.map_err(|source| SyncError::Download { what: what.clone(), source })?,
             () = cancel.cancelled() => return Err(SyncError::Cancelled),
         };
         match verify::check_transfer(
@@ -65,9 +63,8 @@ impl Syncer {
                 Ok(info) => info,
                 Err(refusal) => return Ok(Err(refusal.to_string())),
             };
-        if let Some(signature) = &signature
-            && let Err(refusal) =
-                verify::check_signed_release(signature, &deb_info, &downloaded.sha256)
+        if let Some(trusted) = trusted
+            && let Err(refusal) = verify::check_signed_version(&trusted.release, &deb_info)
         {
             return Ok(Err(refusal.to_string()));
         }
@@ -94,7 +91,7 @@ impl Syncer {
             deb = %deb.display(),
             version = %deb_info.version,
             sha256 = %sha256,
-            signed = self.public_key.is_some(),
+            signed = trusted.is_some(),
             "downloaded and verified"
         );
         Ok(Ok(Candidate {
@@ -103,6 +100,7 @@ impl Syncer {
             md5,
             sha256,
             deb,
+            trusted: trusted.cloned(),
         }))
     }
 }

@@ -6,11 +6,14 @@
 //! on, the sequence runs to completion so that no half install is left behind.
 //!
 //! - this module: the decision (unchanged, bad, same bytes, or new);
+//! - [`trust`]: before any GET, authenticate the signed statements from the HEAD and
+//!   refuse downgrades and bytes already marked bad;
 //! - [`fetch`]: GET by VersionId, stream to disk, verify;
 //! - [`apply`]: install, hand over, check health, or roll back.
 
 mod apply;
 mod fetch;
+mod trust;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -22,6 +25,7 @@ use crate::cache::Dirs;
 use crate::config::WatchConfig;
 use crate::download::DownloadError;
 use crate::dpkg::Dpkg;
+use crate::freshness::Trusted;
 use crate::shared_state::SharedState;
 
 /// Name of the agent's own package: installing it means re-executing the agent.
@@ -107,7 +111,7 @@ pub struct Syncer {
     pub watch: WatchConfig,
     /// Connected S3 client for the watch's bucket and key.
     pub s3: S3,
-    /// The public key, when signatures are required.
+    /// The public key; `None` only for a watch with `allow_unsigned = true`.
     pub public_key: Option<minisign_verify::PublicKey>,
     /// dpkg runner.
     pub dpkg: Dpkg,
@@ -130,6 +134,8 @@ struct Candidate {
     md5: String,
     sha256: String,
     deb: PathBuf,
+    /// The authenticated statements it was accepted under (`None`: unsigned watch).
+    trusted: Option<Trusted>,
 }
 
 impl Syncer {
@@ -165,7 +171,17 @@ impl Syncer {
         if current.is_bad(version_id, &info.etag) {
             return Ok(Outcome::SkippedBad);
         }
-        if let Some(outcome) = self.adopt_if_same(&info).await? {
+        let trusted = match self.authenticate_head(&info, &current).await? {
+            trust::Gate::Go(trusted) => trusted,
+            trust::Gate::Stop(outcome) => return Ok(outcome),
+        };
+        if let Some(outcome) = self.adopt_if_same(&info, trusted.as_ref()).await? {
+            return Ok(outcome);
+        }
+        if let Some(outcome) = self
+            .refuse_if_stale(&info, &current, trusted.as_ref())
+            .await?
+        {
             return Ok(outcome);
         }
         tracing::info!(
@@ -175,10 +191,14 @@ impl Syncer {
             version = info.metadata.version.as_deref().unwrap_or("?"),
             "new release found; downloading"
         );
-        let candidate = match self.fetch_and_verify(&info, cancel).await? {
+        let candidate = match self
+            .fetch_and_verify(&info, trusted.as_ref(), cancel)
+            .await?
+        {
             Ok(candidate) => candidate,
             Err(reason) => {
-                self.mark_bad(&info, None, &reason).await?;
+                self.mark_bad(&info, None, &reason, trusted.as_ref())
+                    .await?;
                 tracing::error!(
                     watch = %self.name(),
                     object = %self.describe(version_id),
@@ -191,18 +211,23 @@ impl Syncer {
         self.install(candidate).await
     }
 
-    /// When the object's recorded SHA-256 equals the installed package's (a rollback to the
-    /// same bytes, or a rebuilt state), records its identity without downloading.
-    async fn adopt_if_same(&self, info: &ObjectInfo) -> Result<Option<Outcome>, SyncError> {
+    /// When the object's SHA-256 (the signed one when the watch has a key) equals the
+    /// installed package's (a rollback to the same bytes, or a rebuilt state), records
+    /// its identity without downloading.
+    async fn adopt_if_same(
+        &self,
+        info: &ObjectInfo,
+        trusted: Option<&Trusted>,
+    ) -> Result<Option<Outcome>, SyncError> {
         let current = self.state.watch(self.name(), &self.watch.package).await;
         let Some(installed) = &current.installed else {
             return Ok(None);
         };
-        let same = info
-            .metadata
-            .sha256
-            .as_deref()
-            .is_some_and(|sha| sha.eq_ignore_ascii_case(&installed.sha256));
+        let sha256 = match trusted {
+            Some(trusted) => Some(trusted.sha256()),
+            None => info.metadata.sha256.as_deref(),
+        };
+        let same = sha256.is_some_and(|sha| sha.eq_ignore_ascii_case(&installed.sha256));
         if !same {
             return Ok(None);
         }
@@ -221,6 +246,7 @@ impl Syncer {
                 if let Some(installed) = w.installed.as_mut() {
                     installed.etag = Some(etag);
                     installed.version_id = version_id;
+                    trust::adopt_times(installed, trusted);
                 }
             })
             .await?;

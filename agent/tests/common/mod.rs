@@ -1,6 +1,11 @@
 //! Shared set-up of the agent's integration tests: a real moto (behind a counting proxy
 //! for the agent), a throwaway Debian root for `dpkg --root`, packages built and released
 //! with the real `hoist` CLI, and the real `hoist-agent` binary as a process.
+//!
+//! Signed by default, like the product: each world has its own minisign key pair
+//! (`minisign -G -W`); [`World::release`] and [`World::rollback`] sign with it and
+//! [`World::write_config`] puts its public key in the watch, unless the test sets its
+//! own `public_key` or `allow_unsigned`.
 
 #![allow(dead_code, unused_imports)] // each test binary uses a different part of this module
 
@@ -55,6 +60,10 @@ pub struct World {
     pub key: String,
     /// Whether the bucket keeps versions (moto) or not (garage).
     pub versioned: bool,
+    /// The world's signing key (secret key file) and its public key line.
+    pub signing: (PathBuf, String),
+    /// Nesting depth of [`World::held`].
+    hold_depth: std::sync::atomic::AtomicU32,
 }
 
 impl World {
@@ -78,6 +87,7 @@ impl World {
             .prefix("hoist-agent-test-")
             .tempdir()
             .expect("temp dir");
+        let signing = keypair_in(dir.path(), "world");
         World {
             moto,
             proxy,
@@ -86,6 +96,8 @@ impl World {
             bucket,
             key: "hello/hello.deb".to_owned(),
             versioned,
+            signing,
+            hold_depth: std::sync::atomic::AtomicU32::new(0),
         }
     }
 
@@ -187,10 +199,15 @@ impl World {
         ]
     }
 
-    /// `hoist release --deb DEB` (directly to moto, not through the proxy); returns the
-    /// new VersionId.
+    /// `hoist release --deb DEB` (directly to moto, not through the proxy), signed with
+    /// `sign_key` or else the world's key; returns the new VersionId.
     pub fn release(&self, deb: &Path, sign_key: Option<&Path>) -> String {
         self.release_to(&self.key, deb, sign_key)
+    }
+
+    /// `hoist release --unsigned --deb DEB`; returns the new VersionId.
+    pub fn release_unsigned(&self, deb: &Path) -> String {
+        self.release_unsigned_to(&self.key, deb)
     }
 
     /// Runs `write` (a release or rollback) while the agent's requests are held in the
@@ -201,34 +218,68 @@ impl World {
     /// with every reader. A HEAD arriving in that window computes it concurrently with
     /// the PUT's own response, and a wrong ETag is cached for good: the agent then sees
     /// an MD5 mismatch on every download (and rightly never installs it).
+    ///
+    /// Nests: requests stay held until the outermost `held` returns, so a test can make
+    /// several writes (a release, then an object made from its metadata) that the agent
+    /// only sees the end of.
     pub fn held<T>(&self, write: impl FnOnce() -> T) -> T {
-        self.proxy.hold();
+        use std::sync::atomic::Ordering;
+        if self.hold_depth.fetch_add(1, Ordering::SeqCst) == 0 {
+            self.proxy.hold();
+        }
         let result = write();
-        self.proxy.unhold();
+        if self.hold_depth.fetch_sub(1, Ordering::SeqCst) == 1 {
+            self.proxy.unhold();
+        }
         result
     }
 
-    /// `hoist release` to another key of the bucket; returns the new VersionId.
+    /// `hoist release` to another key of the bucket, signed with `sign_key` or else the
+    /// world's key; returns the new VersionId.
     pub fn release_to(&self, key: &str, deb: &Path, sign_key: Option<&Path>) -> String {
+        let sign_key = sign_key.unwrap_or(&self.signing.0);
+        self.release_with(
+            key,
+            deb,
+            &[std::ffi::OsStr::new("--sign-key"), sign_key.as_os_str()],
+        )
+    }
+
+    /// `hoist release --unsigned` to another key of the bucket; returns the new VersionId.
+    pub fn release_unsigned_to(&self, key: &str, deb: &Path) -> String {
+        self.release_with(key, deb, &[std::ffi::OsStr::new("--unsigned")])
+    }
+
+    fn release_with(&self, key: &str, deb: &Path, args: &[&std::ffi::OsStr]) -> String {
         let mut cmd = self.hoist();
         cmd.arg("release")
             .arg("--deb")
             .arg(deb)
-            .args(self.s3_args(key));
+            .args(self.s3_args(key))
+            .args(args)
+            .env_remove("HOIST_SIGN_KEY");
         if !self.versioned {
             cmd.arg("--allow-unversioned");
-        }
-        if let Some(key) = sign_key {
-            cmd.arg("--sign-key").arg(key);
         }
         let out = self.held(|| run_ok(&mut cmd, "hoist release"));
         out.trim().to_owned()
     }
 
-    /// `hoist rollback` (one step back); returns the new VersionId.
+    /// `hoist rollback` (one step back) signed with the world's key; returns the new
+    /// VersionId.
     pub fn rollback(&self) -> String {
+        self.rollback_with(&[])
+    }
+
+    /// `hoist rollback --sign-key WORLD_KEY ARGS…` (e.g. `--to VERSION_ID`); returns the
+    /// new VersionId.
+    pub fn rollback_with(&self, args: &[&str]) -> String {
         let mut cmd = self.hoist();
-        cmd.arg("rollback").args(self.s3_args(&self.key));
+        cmd.arg("rollback")
+            .args(self.s3_args(&self.key))
+            .arg("--sign-key")
+            .arg(&self.signing.0)
+            .args(args);
         self.held(|| run_ok(&mut cmd, "hoist rollback"))
             .trim()
             .to_owned()
@@ -236,29 +287,12 @@ impl World {
 
     /// A minisign key pair without password (`minisign -G -W`): (secret, public text).
     pub fn keypair(&self, name: &str) -> (PathBuf, String) {
-        let secret = self.dir.path().join(format!("{name}.key"));
-        let public = self.dir.path().join(format!("{name}.pub"));
-        let out = Command::new("minisign")
-            .args(["-G", "-W", "-f"])
-            .arg("-p")
-            .arg(&public)
-            .arg("-s")
-            .arg(&secret)
-            .stdin(Stdio::null())
-            .output()
-            .expect("minisign is needed (apt-get install minisign; `make test` installs it)");
-        assert!(
-            out.status.success(),
-            "minisign -G: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let text = std::fs::read_to_string(&public).expect("read public key");
-        let key_line = text.lines().nth(1).expect("public key line").to_owned();
-        (secret, key_line)
+        keypair_in(self.dir.path(), name)
     }
 
     /// Writes the agent config for one `hello` watch; `extra_watch` lines are appended
-    /// to the watch table (e.g. `public_key = "…"`), `extra_global` to the top.
+    /// to the watch table (e.g. `public_key = "…"`), `extra_global` to the top. Unless
+    /// `extra_watch` sets `public_key` or `allow_unsigned`, the world's public key is set.
     pub fn write_config(
         &self,
         hello: &WatchTarget,
@@ -279,12 +313,18 @@ impl World {
             ),
             (None, None) => String::new(),
         };
+        let public_key =
+            if extra_watch.contains("public_key") || extra_watch.contains("allow_unsigned") {
+                String::new()
+            } else {
+                format!("public_key = \"{}\"\n", self.signing.1)
+            };
         let text = format!(
             "state_dir = \"{state}\"\ninterval = \"300ms\"\njitter = \"50ms\"\nbackoff_max = \"4s\"\n{extra_global}\n\
              [dpkg]\nroot = \"{root}\"\nlock_timeout = \"60s\"\n\n\
              [[watch]]\nname = \"hello\"\npackage = \"{package}\"\nhandoff_timeout = \"8s\"\n\
              s3 = {{ bucket = \"{bucket}\", key = \"{key}\", endpoint = \"{endpoint}\", path_style = true, region = \"{region}\" }}\n\
-             {signal}{health}{extra_watch}\n",
+             {signal}{health}{public_key}{extra_watch}\n",
             state = self.state_dir().display(),
             root = self.sandbox.root().display(),
             package = hello.package,
@@ -343,6 +383,86 @@ impl World {
             .as_array()
             .cloned()
             .unwrap_or_default()
+    }
+
+    /// Waits until the agent marked `version_id` bad; returns the recorded reason.
+    pub fn wait_bad(&self, version_id: &str, timeout: Duration) -> String {
+        wait_until(&format!("{version_id} to be marked bad"), timeout, || {
+            self.state_bad()
+                .into_iter()
+                .find(|b| b["version_id"] == version_id)
+                .map(|b| b["reason"].as_str().unwrap_or_default().to_owned())
+        })
+    }
+
+    /// A client of the S3 server (not through the proxy) for `key`, for writing objects
+    /// the `hoist` CLI would never write.
+    pub fn raw_client(&self, key: &str) -> (tokio::runtime::Runtime, hoist_s3::S3) {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let creds = self.moto.credentials();
+        let settings = hoist_s3::S3Settings {
+            bucket: self.bucket.clone(),
+            key: key.to_owned(),
+            region: Some(creds.region.clone()),
+            endpoint: Some(self.moto.endpoint().to_owned()),
+            path_style: true,
+            profile: None,
+        };
+        let options = hoist_s3::ClientOptions {
+            static_credentials: Some(hoist_s3::StaticCredentials {
+                access_key_id: creds.access_key_id.clone(),
+                secret_access_key: creds.secret_access_key.clone(),
+                session_token: None,
+            }),
+            ..hoist_s3::ClientOptions::default()
+        };
+        let s3 = runtime
+            .block_on(hoist_s3::S3::connect_with(&settings, &options))
+            .expect("S3 client");
+        (runtime, s3)
+    }
+
+    /// CopyObject of `source_key?versionId=version_id` onto the watched key made with
+    /// boto3 (the AWS SDK for Python in moto's venv), not with hoist: what anyone with
+    /// write access can do. With `metadata`, the copy's metadata is replaced by it
+    /// (`MetadataDirective: REPLACE`); otherwise the source's is kept. Returns the new
+    /// VersionId.
+    pub fn boto3_copy(
+        &self,
+        source_key: &str,
+        version_id: &str,
+        metadata: Option<&std::collections::HashMap<String, String>>,
+    ) -> String {
+        const SCRIPT: &str = r#"
+import json, os, sys
+import boto3
+a = json.loads(sys.argv[1])
+s3 = boto3.client("s3", endpoint_url=os.environ["AWS_ENDPOINT_URL"])
+kw = dict(Bucket=a["bucket"], Key=a["key"],
+          CopySource={"Bucket": a["bucket"], "Key": a["source_key"], "VersionId": a["version_id"]})
+if a["metadata"] is not None:
+    kw["MetadataDirective"] = "REPLACE"
+    kw["Metadata"] = a["metadata"]
+print(s3.copy_object(**kw)["VersionId"])
+"#;
+        let moto = which::which("moto_server").expect("moto_server on PATH");
+        let python = moto.with_file_name("python3");
+        let args = serde_json::json!({
+            "bucket": self.bucket,
+            "key": self.key,
+            "source_key": source_key,
+            "version_id": version_id,
+            "metadata": metadata,
+        });
+        let mut cmd = Command::new(&python);
+        self.moto.isolate(&mut cmd);
+        cmd.arg("-c").arg(SCRIPT).arg(args.to_string());
+        self.held(|| run_ok(&mut cmd, "boto3 copy_object"))
+            .trim()
+            .to_owned()
     }
 
     /// The `hello` target run from the sandbox's `/usr/bin/hello`.
@@ -419,6 +539,53 @@ impl WatchTarget {
                 .map(|(_, pid)| pid)
         })
     }
+}
+
+/// A minisign key pair without password (`minisign -G -W`) in `dir`: (secret key file,
+/// public key line).
+pub fn keypair_in(dir: &Path, name: &str) -> (PathBuf, String) {
+    let secret = dir.join(format!("{name}.key"));
+    let public = dir.join(format!("{name}.pub"));
+    let out = Command::new("minisign")
+        .args(["-G", "-W", "-f"])
+        .arg("-p")
+        .arg(&public)
+        .arg("-s")
+        .arg(&secret)
+        .stdin(Stdio::null())
+        .output()
+        .expect("minisign is needed (apt-get install minisign; `make test` installs it)");
+    assert!(
+        out.status.success(),
+        "minisign -G: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = std::fs::read_to_string(&public).expect("read public key");
+    let key_line = text.lines().nth(1).expect("public key line").to_owned();
+    (secret, key_line)
+}
+
+/// Signs `statement` with the real `minisign` CLI (`secret`: an unencrypted key), as
+/// hoist does (the statement is the data and the trusted comment); returns the compact
+/// metadata form (signature line `.` global signature line).
+pub fn minisign_statement(secret: &Path, statement: &str) -> String {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let file = dir.path().join("statement");
+    std::fs::write(&file, statement).expect("write statement");
+    run_ok(
+        Command::new("minisign")
+            .arg("-S")
+            .arg("-s")
+            .arg(secret)
+            .arg("-m")
+            .arg(&file)
+            .arg("-t")
+            .arg(statement),
+        "minisign -S",
+    );
+    let text = std::fs::read_to_string(dir.path().join("statement.minisig")).expect("signature");
+    let lines: Vec<&str> = text.lines().collect();
+    format!("{}.{}", lines[1], lines[3])
 }
 
 /// Runs `cmd`, panics with its output unless it succeeds; returns stdout.

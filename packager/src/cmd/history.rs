@@ -56,13 +56,18 @@ pub struct HistoryEntry {
 
 /// Connects with the settings from flags, environment and manifest.
 pub async fn connect(s3: &S3Args, manifest: Option<&PathBuf>) -> anyhow::Result<S3> {
+    let manifest = load_manifest(manifest)?;
+    let settings = s3.resolve(&manifest, None)?;
+    Ok(S3::connect(&settings).await?)
+}
+
+/// The manifest given with `--manifest` (it must exist), else `hoist.toml` when present.
+pub fn load_manifest(manifest: Option<&PathBuf>) -> anyhow::Result<ManifestS3> {
     let (path, required) = match manifest {
         Some(path) => (path.clone(), true),
         None => (PathBuf::from("hoist.toml"), false),
     };
-    let manifest = ManifestS3::load(&path, required)?;
-    let settings = s3.resolve(&manifest, None)?;
-    Ok(S3::connect(&settings).await?)
+    ManifestS3::load(&path, required)
 }
 
 /// The key's versions newest first with their metadata (fetched by HEAD ?versionId,
@@ -105,7 +110,7 @@ async fn entry(s3: &S3, v: VersionInfo) -> anyhow::Result<HistoryEntry> {
         last_modified: v.last_modified.and_then(format_time),
         size: v.size,
         etag: v.etag,
-        signed: metadata.minisig.is_some(),
+        signed: metadata.statement_sig.is_some(),
         version_id: v.version_id,
         metadata,
     })

@@ -6,7 +6,11 @@
 //! - One PUT with Content-MD5, so the server verifies the bytes and the ETag is the
 //!   file's MD5 (multipart only above 5 GiB; see [`hoist_s3::DEFAULT_MULTIPART_THRESHOLD`]).
 //! - Metadata: package, version, arch, sha256, md5, git commit, releaser, build time,
-//!   and the minisign signature with `--sign-key` (also written as `FILE.deb.minisig`).
+//!   and the signed release statement (package, version, sha256, bucket, key, time; see
+//!   [`hoist_s3::statement`]). The `.deb` signature is written as `FILE.deb.minisig` and
+//!   kept in metadata too while it fits S3's 2 KB budget (for older agents).
+//! - Signed by default: the key comes from `--sign-key`, `HOIST_SIGN_KEY` or `[sign] key`
+//!   in hoist.toml; without one it refuses unless `--unsigned` ([`crate::sign::resolve_key`]).
 //!
 //! Concurrent releases to one key: the write is conditional on the state seen at the
 //! start — `If-Match: <ETag>` of the current version, or `If-None-Match: *` when the
@@ -25,7 +29,10 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use anyhow::{Context, bail};
-use hoist_s3::{Head, ObjectInfo, PutOptions, ReleaseMetadata, S3, S3Error, Versioning};
+use hoist_s3::statement::ReleaseStatement;
+use hoist_s3::{
+    Head, MAX_USER_METADATA_BYTES, ObjectInfo, PutOptions, ReleaseMetadata, S3, S3Error, Versioning,
+};
 
 use crate::cmd::build::{BuildArgs, build_package};
 use crate::s3args::{ManifestS3, S3Args};
@@ -49,11 +56,16 @@ pub struct ReleaseArgs {
     #[arg(long)]
     pub allow_unversioned: bool,
 
-    /// Sign the package with this minisign secret key (from `hoist keygen` or
+    /// Sign the release with this minisign secret key (from `hoist keygen` or
     /// `minisign -G`); an encrypted key's password comes from HOIST_SIGN_PASSWORD or
-    /// the terminal.
+    /// the terminal. Default: `[sign] key` in hoist.toml.
     #[arg(long, env = "HOIST_SIGN_KEY", value_name = "PATH")]
     pub sign_key: Option<PathBuf>,
+
+    /// Publish without a signature when no signing key is configured (agents refuse
+    /// it unless their watch says `allow_unsigned = true`).
+    #[arg(long)]
+    pub unsigned: bool,
 
     /// Print the result as one JSON object on stdout.
     #[arg(long)]
@@ -90,13 +102,19 @@ struct ReleaseReport {
 /// Runs `hoist release`.
 pub async fn run(args: ReleaseArgs) -> anyhow::Result<()> {
     let package = resolve_package(&args).await?;
-    // Ask for the key's password before talking to S3.
-    let signer = args.sign_key.as_deref().map(Signer::load).transpose()?;
     let manifest_required = args.build.manifest != Path::new("hoist.toml");
     let manifest = ManifestS3::load(
         &args.build.manifest,
         manifest_required && args.deb.is_none(),
     )?;
+    let key = crate::sign::resolve_key(
+        args.sign_key.as_deref(),
+        manifest.sign_key(),
+        args.unsigned,
+        "publish",
+    )?;
+    // Ask for the key's password before talking to S3.
+    let signer = key.as_deref().map(Signer::load).transpose()?;
     let settings = args.s3.resolve(&manifest, Some(&package.name))?;
     let s3 = S3::connect(&settings).await?;
 
@@ -118,13 +136,25 @@ pub async fn run(args: ReleaseArgs) -> anyhow::Result<()> {
         git_commit: git_commit(&source_dir(&args)),
         releaser: Some(releaser()),
         build_time: build_time(&package.path),
-        minisig: None,
+        ..ReleaseMetadata::default()
     };
     let (signature, public_key) = match &signer {
         Some(signer) => {
-            let sig =
-                signer.sign_package(&package.path, &package.name, &package.version, &sha256)?;
+            let statement = ReleaseStatement {
+                package: package.name.clone(),
+                version: package.version.clone(),
+                sha256: sha256.clone(),
+                bucket: settings.bucket.clone(),
+                key: settings.key.clone(),
+                time: hoist_s3::statement::truncate_to_millis(SystemTime::now()),
+            };
+            statement.validate().context("cannot sign this release")?;
+            let text = statement.render();
+            metadata.statement_sig = Some(signer.sign_statement(&text)?);
+            metadata.statement = Some(text.clone());
+            let sig = signer.sign_package(&package.path, &text)?;
             metadata.minisig = Some(hoist_s3::signature::encode_minisig(&sig.text));
+            fit_metadata_budget(&mut metadata);
             (Some(sig), Some(signer.public_key_base64()))
         }
         None => (None, None),
@@ -172,6 +202,22 @@ pub async fn run(args: ReleaseArgs) -> anyhow::Result<()> {
         metadata,
     };
     print_report(&report, args.json)
+}
+
+/// Keeps the metadata within S3's 2 KB: the `.deb` signature (`hoist-minisig`) is only
+/// there for agents older than signed statements, so it is the part dropped (with a
+/// warning) when everything does not fit. Too large without it → the upload's own
+/// check names the problem.
+pub fn fit_metadata_budget(metadata: &mut ReleaseMetadata) {
+    let total = metadata.user_metadata_bytes();
+    if total > MAX_USER_METADATA_BYTES && metadata.minisig.is_some() {
+        metadata.minisig = None;
+        tracing::warn!(
+            "the metadata would take {total} of S3's {MAX_USER_METADATA_BYTES} bytes: the .deb \
+             signature (hoist-minisig, read only by agents older than signed statements) is \
+             left out; current agents check the signed statement"
+        );
+    }
 }
 
 /// The current object and the matching condition for the write: `If-Match` its ETag,
@@ -376,6 +422,11 @@ fn print_report(report: &ReleaseReport, json: bool) -> anyhow::Result<()> {
     );
     if let (Some(sig), Some(key)) = (&report.signature_file, &report.public_key) {
         eprintln!("  signed with public key {key}: {}", sig.display());
+        if let Some(statement) = &meta.statement {
+            eprintln!("  statement: {statement}");
+        }
+    } else {
+        eprintln!("  UNSIGNED: only agents whose watch says allow_unsigned = true install it");
     }
     println!("{}", report.version_id.as_deref().unwrap_or("null"));
     Ok(())

@@ -1,7 +1,16 @@
 //! `hoist rollback`: make an older version of the key current again by copying it
 //! onto the key (CopyObject `CopySource=bucket/key?versionId=…`). The copy is a new
-//! version with the old bytes and the old metadata (sha256, signature), so hosts see a
-//! change and install it; the history keeps everything.
+//! version with the old bytes and the old metadata (sha256, signed release statement),
+//! so hosts see a change; the history keeps everything.
+//!
+//! Agents refuse a release older than the one they run (a copy of an old version is
+//! what an attacker with write access but no key would make), so a rollback needs the
+//! signing key, like a release: it checks that the target's release statement is signed
+//! by that key and adds a signed *rollback statement* (package, version, sha256,
+//! bucket, key, source VersionId, time; [`hoist_s3::statement::RollbackStatement`]) to
+//! the copy's metadata (CopyObject with `MetadataDirective: REPLACE`, every other field
+//! kept). The key comes from `--sign-key`, `HOIST_SIGN_KEY` or `[sign] key`; `--unsigned`
+//! makes a plain copy (for watches with `allow_unsigned = true`).
 //!
 //! A rollback is not conditional (CopyObject has no destination precondition): if a
 //! release lands at the same moment, the later write is current.
@@ -10,11 +19,15 @@
 //! one JSON object on stdout instead.
 
 use std::path::PathBuf;
+use std::time::SystemTime;
 
 use anyhow::{Context, bail};
+use hoist_s3::statement::{ReleaseStatement, RollbackStatement};
+use hoist_s3::{ReleaseMetadata, S3};
 
-use crate::cmd::history::{HistoryEntry, connect, load_history};
+use crate::cmd::history::{HistoryEntry, connect, load_history, load_manifest};
 use crate::s3args::S3Args;
+use crate::sign::Signer;
 
 /// Arguments of `hoist rollback`.
 #[derive(Debug, clap::Args)]
@@ -35,6 +48,16 @@ pub struct RollbackArgs {
     #[arg(long, value_name = "N")]
     pub steps: Option<usize>,
 
+    /// Sign the rollback statement with this minisign secret key (the release key).
+    /// Default: `[sign] key` in the manifest.
+    #[arg(long, env = "HOIST_SIGN_KEY", value_name = "PATH")]
+    pub sign_key: Option<PathBuf>,
+
+    /// Copy the old version without a signed rollback statement when no key is
+    /// configured (agents with a public key refuse such a copy as a downgrade).
+    #[arg(long)]
+    pub unsigned: bool,
+
     /// Print the result as one JSON object on stdout.
     #[arg(long)]
     pub json: bool,
@@ -54,6 +77,8 @@ struct RollbackReport {
     package: Option<String>,
     version: Option<String>,
     sha256: Option<String>,
+    /// The signed rollback statement written onto the copy.
+    rollback_statement: Option<String>,
 }
 
 /// Picks the version to restore from the history (newest first).
@@ -97,6 +122,14 @@ fn choose_target<'a>(
 
 /// Runs `hoist rollback`.
 pub async fn run(args: RollbackArgs) -> anyhow::Result<()> {
+    let manifest = load_manifest(args.manifest.as_ref())?;
+    let key = crate::sign::resolve_key(
+        args.sign_key.as_deref(),
+        manifest.sign_key(),
+        args.unsigned,
+        "roll back",
+    )?;
+    let signer = key.as_deref().map(Signer::load).transpose()?;
     let s3 = connect(&args.s3, args.manifest.as_ref()).await?;
     let location = s3.location().to_string();
     let history = load_history(&s3, 0).await?;
@@ -112,12 +145,21 @@ pub async fn run(args: RollbackArgs) -> anyhow::Result<()> {
     let target = choose_target(&history, args.to.as_deref(), args.steps, &location)?;
     let current = history.iter().find(|e| e.current);
 
+    let mut rollback_statement = None;
     let new_version_id = if current.is_some_and(|c| c.version_id == target.version_id) {
         eprintln!(
             "version {} is already the current version of {location}; nothing copied",
             target.version_id
         );
         Some(target.version_id.clone())
+    } else if let Some(signer) = &signer {
+        let metadata = signed_rollback(signer, &s3, target)?;
+        rollback_statement = metadata.rollback.clone();
+        let outcome = s3
+            .copy_version_with_metadata(&target.version_id, &metadata)
+            .await
+            .with_context(|| format!("cannot roll back to version {}", target.version_id))?;
+        outcome.version_id
     } else {
         let outcome = s3
             .copy_version_to_latest(&target.version_id)
@@ -136,6 +178,7 @@ pub async fn run(args: RollbackArgs) -> anyhow::Result<()> {
         package: m.package.clone(),
         version: m.version.clone(),
         sha256: m.sha256.clone(),
+        rollback_statement,
     };
     if args.json {
         println!(
@@ -166,14 +209,68 @@ pub async fn run(args: RollbackArgs) -> anyhow::Result<()> {
         describe(Some(target)),
         m.sha256.as_deref().unwrap_or("-")
     );
+    if let Some(statement) = &report.rollback_statement {
+        eprintln!("  signed: {statement}");
+    }
     println!("{}", report.new_version_id.as_deref().unwrap_or("null"));
     Ok(())
+}
+
+/// The copy's metadata: the target's, with a rollback statement signed by `signer`.
+/// Refuses a target whose release statement is missing, not signed by this key, or made
+/// for another bucket or key (agents would refuse it anyway).
+fn signed_rollback(
+    signer: &Signer,
+    s3: &S3,
+    target: &HistoryEntry,
+) -> anyhow::Result<ReleaseMetadata> {
+    let id = &target.version_id;
+    let m = &target.metadata;
+    let (Some(text), Some(sig)) = (&m.statement, &m.statement_sig) else {
+        bail!(
+            "version {id} has no signed release statement (released unsigned or by an older \
+             hoist), so agents would refuse it: pick another version, or release that package \
+             again with `hoist release`"
+        );
+    };
+    signer.verify_statement(text, sig).with_context(|| {
+        format!(
+            "version {id} was not released with this signing key ({})",
+            signer.public_key_base64()
+        )
+    })?;
+    let release = ReleaseStatement::parse(text)?;
+    let settings = s3.settings();
+    if release.bucket != settings.bucket || release.key != settings.key {
+        bail!(
+            "version {id} was signed for s3://{}/{}, not for s3://{}/{}: agents would refuse it",
+            release.bucket,
+            release.key,
+            settings.bucket,
+            settings.key
+        );
+    }
+    let rollback = RollbackStatement {
+        package: release.package,
+        version: release.version,
+        sha256: release.sha256,
+        bucket: settings.bucket.clone(),
+        key: settings.key.clone(),
+        source: id.clone(),
+        time: hoist_s3::statement::truncate_to_millis(SystemTime::now()),
+    };
+    rollback.validate()?;
+    let text = rollback.render();
+    let mut metadata = m.clone();
+    metadata.rollback_sig = Some(signer.sign_statement(&text)?);
+    metadata.rollback = Some(text);
+    crate::cmd::release::fit_metadata_budget(&mut metadata);
+    Ok(metadata)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use hoist_s3::ReleaseMetadata;
 
     fn e(id: &str, current: bool, marker: bool) -> HistoryEntry {
         HistoryEntry {

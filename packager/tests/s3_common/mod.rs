@@ -51,6 +51,7 @@ pub fn hoist(server: &S3Server, cwd: &Path) -> Command {
     cmd.current_dir(cwd)
         .env("HOIST_RELEASER", "tester@ci")
         .env_remove("RUST_LOG")
+        .env_remove("HOIST_SIGN_KEY")
         .stdin(Stdio::null());
     cmd
 }
