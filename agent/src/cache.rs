@@ -87,6 +87,25 @@ pub fn prune(dir: &Path, keep: usize, referenced: &[&Path]) -> std::io::Result<V
     Ok(deleted)
 }
 
+/// Cached `.deb` files in `dir` whose name carries the first 12 digits of `sha256` (see
+/// [`file_name`]): candidates only, the caller re-hashes them before any use.
+pub fn find_by_sha256(dir: &Path, sha256: &str) -> Vec<PathBuf> {
+    let short: String = sha256.to_ascii_lowercase().chars().take(12).collect();
+    if short.len() < 12 {
+        return Vec::new();
+    }
+    let suffix = format!(".{short}.deb");
+    list(dir)
+        .into_iter()
+        .filter(|path| {
+            path.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.ends_with(&suffix))
+        })
+        .filter(|path| path.is_file())
+        .collect()
+}
+
 /// Cached `.deb` files of one watch, newest first.
 pub fn list(dir: &Path) -> Vec<PathBuf> {
     let Ok(entries) = std::fs::read_dir(dir) else {
@@ -113,6 +132,26 @@ mod tests {
             "hello_1_1.2.3-1_amd64.abcdef012345.deb"
         );
         assert_eq!(file_name("x", "../..", "a/b", "zz"), "x_.._.._a_b.zz.deb");
+    }
+
+    #[test]
+    fn cached_packages_are_found_by_their_sha256() {
+        let dir = tempfile::tempdir().unwrap();
+        let sha = "abcdef0123456789".repeat(4);
+        let name = file_name("hello", "1.0", "amd64", &sha);
+        std::fs::write(dir.path().join(&name), b"x").unwrap();
+        std::fs::write(
+            dir.path()
+                .join(file_name("hello", "2.0", "amd64", &"1".repeat(64))),
+            b"y",
+        )
+        .unwrap();
+        assert_eq!(
+            find_by_sha256(dir.path(), &sha),
+            vec![dir.path().join(name)]
+        );
+        assert!(find_by_sha256(dir.path(), &"2".repeat(64)).is_empty());
+        assert!(find_by_sha256(dir.path(), "").is_empty());
     }
 
     #[test]

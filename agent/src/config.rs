@@ -11,6 +11,7 @@
 //! jitter = "2s"                         # each poll waits interval ± jitter (default interval/5)
 //! backoff_max = "5m"                    # cap of the error backoff
 //! keep_packages = 3                     # cached .debs kept per watch
+//! max_package_size = "1GiB"             # larger objects are refused unread (per watch too)
 //!
 //! [dpkg]
 //! root = "/srv/chroot"                  # optional: dpkg --root=ROOT (tests, chroots)
@@ -22,7 +23,9 @@
 //! public_key = "RWQ…"                   # or public_key_file = "/etc/hoist/hello.pub";
 //!                                       # required unless allow_unsigned = true
 //! s3 = { bucket = "releases", key = "hello.deb", region = "eu-west-1" }
+//! max_package_size = "200MiB"          # overrides the global bound
 //! signal = { kind = "systemd", unit = "hello.service" }
+//! # or { kind = "pidfile", path = "/run/hello.pid", user = "hello", exe = "/usr/bin/hello" }
 //! health = { kind = "http", url = "http://127.0.0.1:8080/healthz", within = "10s" }
 //! ```
 
@@ -34,11 +37,14 @@ use hoist_s3::S3Settings;
 use serde::Deserialize;
 
 use crate::duration;
+use crate::size;
 
 /// Default location of the configuration file.
 pub const DEFAULT_CONFIG_PATH: &str = "/etc/hoist/agent.toml";
 /// Default state directory (state file, cached packages, partial downloads).
 pub const DEFAULT_STATE_DIR: &str = "/var/lib/hoist-agent";
+/// Default bound on a package's size (`max_package_size`): 1 GiB.
+pub const DEFAULT_MAX_PACKAGE_SIZE: u64 = 1 << 30;
 
 /// Why a configuration could not be used. The message names the file and the field.
 #[derive(Debug, thiserror::Error)]
@@ -98,6 +104,13 @@ pub struct AgentConfig {
     /// How many cached `.deb` files to keep per watch (at least 2: installed + previous good).
     #[serde(default = "default_keep_packages")]
     pub keep_packages: usize,
+    /// Objects larger than this (per the HEAD's Content-Length) are refused and marked
+    /// bad without being downloaded; a watch may override it. `"500MiB"`, `"1GiB"`, or bytes.
+    #[serde(
+        default = "default_max_package_size",
+        deserialize_with = "size::deserialize"
+    )]
+    pub max_package_size: u64,
     /// How dpkg is run.
     #[serde(default)]
     pub dpkg: DpkgSettings,
@@ -170,6 +183,9 @@ pub struct WatchConfig {
         deserialize_with = "duration::deserialize"
     )]
     pub handoff_timeout: Duration,
+    /// Overrides the global `max_package_size` for this watch.
+    #[serde(default, deserialize_with = "size::option::deserialize")]
+    pub max_package_size: Option<u64>,
 }
 
 /// How to signal the service after installing (`signal = { kind = "…", … }`).
@@ -183,14 +199,29 @@ pub enum SignalConfig {
         unit: String,
     },
     /// SIGUSR2 to the pid in this file; the handoff is confirmed when the file names a new pid.
+    ///
+    /// As systemd's `PIDFile=`, the file is trusted only when it is not a symlink and is
+    /// owned by root (or by `user`), and the pid it names must run one of the package's
+    /// executables (`exe`, by default the executables the package installs).
     Pidfile {
         /// Absolute path of the pidfile.
         path: PathBuf,
+        /// The service's user, who may own the pidfile besides root.
+        #[serde(default)]
+        user: Option<String>,
+        /// The executable the named process must run (default: the package's own).
+        #[serde(default)]
+        exe: Option<PathBuf>,
     },
-    /// SIGUSR2 to every process whose executable (or comm) is NAME, like `killall -USR2 NAME`.
+    /// SIGUSR2 to every process whose executable's base name is NAME (like `killall -USR2
+    /// NAME`) and whose executable is one of the package's (`exe`, by default the
+    /// executables the package installs).
     Process {
         /// Executable base name.
         name: String,
+        /// The executable the processes must run (default: the package's own).
+        #[serde(default)]
+        exe: Option<PathBuf>,
     },
     /// Nothing is signalled (the package's own scripts or the service handle it).
     #[default]
@@ -240,6 +271,9 @@ fn default_backoff_max() -> Duration {
 }
 fn default_keep_packages() -> usize {
     3
+}
+fn default_max_package_size() -> u64 {
+    DEFAULT_MAX_PACKAGE_SIZE
 }
 fn default_lock_timeout() -> Duration {
     Duration::from_secs(300)
@@ -300,6 +334,12 @@ impl AgentConfig {
                     humantime::format_duration(jitter),
                     humantime::format_duration(self.interval)
                 ),
+            ));
+        }
+        if self.max_package_size == 0 {
+            return Err(invalid(
+                "max_package_size".into(),
+                "must be larger than 0 (e.g. \"1GiB\")".into(),
             ));
         }
         if self.keep_packages < 2 {
@@ -398,6 +438,12 @@ impl AgentConfig {
                     "contradicts the public key set on the same watch: remove allow_unsigned to require signatures, or the key to accept unsigned packages".into(),
                 ));
             }
+            if watch.max_package_size == Some(0) {
+                return Err(invalid(
+                    field("max_package_size"),
+                    "must be larger than 0 (e.g. \"500MiB\")".into(),
+                ));
+            }
             validate_signal(&watch.signal).map_err(|(f, p)| invalid(field(f), p))?;
             validate_health(&watch.health).map_err(|(f, p)| invalid(field(f), p))?;
         }
@@ -417,6 +463,11 @@ impl WatchConfig {
         self.jitter
             .or(global.jitter)
             .unwrap_or_else(|| self.interval(global) / 5)
+    }
+
+    /// The effective size bound (the watch's own or the global one), in bytes.
+    pub fn max_package_size(&self, global: &AgentConfig) -> u64 {
+        self.max_package_size.unwrap_or(global.max_package_size)
     }
 
     /// The configured minisign public key, if any. Errors say what is wrong with it
@@ -462,14 +513,32 @@ fn validate_signal(signal: &SignalConfig) -> Result<(), (&'static str, String)> 
             "signal.unit",
             format!("`{unit}` is not a systemd unit name (e.g. `hello.service`)"),
         )),
-        SignalConfig::Pidfile { path } if !path.is_absolute() => Err((
+        SignalConfig::Pidfile { path, .. } if !path.is_absolute() => Err((
             "signal.path",
             format!("`{}` must be an absolute path", path.display()),
         )),
-        SignalConfig::Process { name } if name.is_empty() || name.contains('/') => Err((
+        SignalConfig::Pidfile {
+            user: Some(user), ..
+        } if !matches!(nix::unistd::User::from_name(user), Ok(Some(_))) => Err((
+            "signal.user",
+            format!("no user `{user}` on this host: name the user the service runs as"),
+        )),
+        SignalConfig::Process { name, .. } if name.is_empty() || name.contains('/') => Err((
             "signal.name",
             format!("`{name}` must be an executable's base name, without `/`"),
         )),
+        SignalConfig::Pidfile { exe: Some(exe), .. }
+        | SignalConfig::Process { exe: Some(exe), .. }
+            if !exe.is_absolute() =>
+        {
+            Err((
+                "signal.exe",
+                format!(
+                    "`{}` must be the absolute path of the service's executable",
+                    exe.display()
+                ),
+            ))
+        }
         _ => Ok(()),
     }
 }
@@ -562,6 +631,28 @@ s3 = { bucket = "b", key = "k/hello.deb" }
         assert_eq!(watch.health, HealthConfig::None);
         assert_eq!(watch.interval(&config), Duration::from_secs(10));
         assert!(watch.load_public_key().unwrap().is_none());
+        assert_eq!(watch.max_package_size(&config), 1 << 30);
+    }
+
+    #[test]
+    fn package_size_bounds_take_units() {
+        let config = parse(&format!(
+            "max_package_size = \"2GiB\"\n{}max_package_size = \"500MiB\"\n",
+            minimal()
+        ))
+        .unwrap();
+        assert_eq!(config.max_package_size, 2 << 30);
+        assert_eq!(config.watches[0].max_package_size(&config), 500 << 20);
+        let config = parse(&format!("max_package_size = 4096\n{}", minimal())).unwrap();
+        assert_eq!(config.watches[0].max_package_size(&config), 4096);
+        let err = parse(&format!("max_package_size = \"huge\"\n{}", minimal()))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("huge") && err.contains("500MiB"), "{err}");
+        let err = parse(&format!("{}max_package_size = \"0B\"\n", minimal()))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("watch[0] (hello).max_package_size"), "{err}");
     }
 
     #[test]
@@ -711,6 +802,33 @@ health = {{ kind = "unit", unit = "x.service", for = "4s" }}
         .unwrap_err()
         .to_string();
         assert!(err.contains("signal.path"), "{err}");
+        let err = parse(&format!(
+            "{}signal = {{ kind = \"pidfile\", path = \"/run/x.pid\", user = \"no-such-user-hoist\" }}\n",
+            minimal()
+        ))
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("signal.user"), "{err}");
+        let err = parse(&format!(
+            "{}signal = {{ kind = \"process\", name = \"x\", exe = \"bin/x\" }}\n",
+            minimal()
+        ))
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("signal.exe"), "{err}");
+        let config = parse(&format!(
+            "{}signal = {{ kind = \"pidfile\", path = \"/run/x.pid\", user = \"root\", exe = \"/usr/bin/x\" }}\n",
+            minimal()
+        ))
+        .unwrap();
+        assert_eq!(
+            config.watches[0].signal,
+            SignalConfig::Pidfile {
+                path: "/run/x.pid".into(),
+                user: Some("root".into()),
+                exe: Some("/usr/bin/x".into())
+            }
+        );
         let err = parse(&format!(
             "{}signal = {{ kind = \"carrier-pigeon\" }}\n",
             minimal()

@@ -1,10 +1,12 @@
 //! Streaming a package body to a temporary file while computing its digests (MD5,
 //! SHA-256) and, when a signature is expected, the minisign pre-hash — in one pass, with a
-//! fixed-size buffer, so memory does not grow with the package size.
+//! fixed-size buffer, so memory does not grow with the package size. [`rehash`] computes
+//! the same for a package already in the cache, so it can be installed without a download.
 //!
 //! Temporary files live in `STATE_DIR/partial/`; they are deleted when the
-//! [`Downloaded`] value (or the future, on cancellation) is dropped, and
-//! [`clean_partial_dir`] removes leftovers of a killed agent at start.
+//! [`Downloaded`] value (or the future, on cancellation) is dropped — also when writing
+//! failed (e.g. the disk is full) — and [`clean_partial_dir`] removes leftovers of a
+//! killed agent at start.
 
 use std::path::{Path, PathBuf};
 
@@ -16,10 +18,20 @@ use crate::fsutil;
 
 const BUFFER_SIZE: usize = 64 * 1024;
 
-/// A fully written, fsynced temporary file and what was computed while writing it.
+/// Where the verified bytes are.
+#[derive(Debug)]
+enum Backing {
+    /// A fresh download in the partial directory (deleted on drop).
+    Temp(tempfile::NamedTempFile),
+    /// A package already in the cache (never deleted by this value).
+    Cached(PathBuf),
+}
+
+/// A fully written, fsynced file (a download, or a cached package read again) and what
+/// was computed while reading it.
 #[derive(Debug)]
 pub struct Downloaded {
-    file: tempfile::NamedTempFile,
+    file: Backing,
     /// Bytes written.
     pub size: u64,
     /// MD5 of the body.
@@ -53,21 +65,91 @@ pub enum DownloadError {
     },
 }
 
+impl DownloadError {
+    /// True when writing failed because the disk (or the quota) is full.
+    pub fn is_disk_full(&self) -> bool {
+        matches!(self, DownloadError::Disk { source, .. } if crate::diskspace::is_disk_full(source))
+    }
+}
+
 impl Downloaded {
-    /// Path of the temporary file.
+    /// Path of the file.
     pub fn path(&self) -> &Path {
-        self.file.path()
+        match &self.file {
+            Backing::Temp(file) => file.path(),
+            Backing::Cached(path) => path,
+        }
+    }
+
+    /// True when the bytes come from the cache rather than a download.
+    pub fn is_cached(&self) -> bool {
+        matches!(self.file, Backing::Cached(_))
     }
 
     /// Moves the file to `dest` (same filesystem: a rename) and fsyncs `dest`'s directory.
+    /// A cached package already at `dest` stays; one elsewhere is hard-linked there.
     pub fn persist(self, dest: &Path) -> std::io::Result<()> {
-        self.file.persist(dest).map_err(|err| err.error)?;
+        match self.file {
+            Backing::Temp(file) => {
+                file.persist(dest).map_err(|err| err.error)?;
+            }
+            Backing::Cached(path) if path == dest => {}
+            Backing::Cached(path) => match std::fs::hard_link(&path, dest) {
+                Err(err) if err.kind() != std::io::ErrorKind::AlreadyExists => return Err(err),
+                _ => {}
+            },
+        }
         fsutil::sync_dir(fsutil::parent_dir(dest))
     }
 }
 
+/// The digests (and signature check) computed over a stream of chunks.
+struct Digester<'a> {
+    md5: Md5,
+    sha256: Sha256,
+    // A legacy (non-prehashed) signature cannot be streamed; that is reported as its result.
+    verifier: Option<Result<minisign_verify::StreamVerifier<'a>, minisign_verify::Error>>,
+    size: u64,
+}
+
+impl<'a> Digester<'a> {
+    fn new(
+        signature: Option<(
+            &'a minisign_verify::PublicKey,
+            &'a minisign_verify::Signature,
+        )>,
+    ) -> Self {
+        Self {
+            md5: Md5::new(),
+            sha256: Sha256::new(),
+            verifier: signature.map(|(key, sig)| key.verify_stream(sig)),
+            size: 0,
+        }
+    }
+
+    fn update(&mut self, chunk: &[u8]) {
+        self.md5.update(chunk);
+        self.sha256.update(chunk);
+        if let Some(Ok(v)) = self.verifier.as_mut() {
+            v.update(chunk);
+        }
+        self.size += chunk.len() as u64;
+    }
+
+    fn finish(self, file: Backing) -> Downloaded {
+        Downloaded {
+            file,
+            size: self.size,
+            md5: self.md5.finalize().into(),
+            sha256: hex::encode(self.sha256.finalize()),
+            signature: self.verifier.map(|v| v.and_then(|mut v| v.finalize())),
+        }
+    }
+}
+
 /// Copies `body` into a new temporary file in `partial_dir`, hashing as it goes. When
-/// `signature` is given, the minisign stream verifier runs over the same bytes.
+/// `signature` is given, the minisign stream verifier runs over the same bytes. On any
+/// error the temporary file is removed.
 pub async fn download<R: AsyncRead + Unpin>(
     mut body: R,
     partial_dir: &Path,
@@ -84,44 +166,46 @@ pub async fn download<R: AsyncRead + Unpin>(
         .map_err(disk)?;
     let mut out = tokio::fs::File::from_std(temp.as_file().try_clone().map_err(disk)?);
 
-    let mut md5 = Md5::new();
-    let mut sha256 = Sha256::new();
-    // A legacy (non-prehashed) signature cannot be streamed; that is reported as its result.
-    let mut verifier = signature.map(|(key, sig)| key.verify_stream(sig));
+    let mut digester = Digester::new(signature);
     let mut buffer = vec![0u8; BUFFER_SIZE];
-    let mut size = 0u64;
     loop {
         let n = body
             .read(&mut buffer)
             .await
             .map_err(|source| DownloadError::Body {
-                received: size,
+                received: digester.size,
                 source,
             })?;
         if n == 0 {
             break;
         }
         let chunk = &buffer[..n];
-        md5.update(chunk);
-        sha256.update(chunk);
-        if let Some(Ok(v)) = verifier.as_mut() {
-            v.update(chunk);
-        }
+        digester.update(chunk);
         out.write_all(chunk).await.map_err(disk)?;
-        size += n as u64;
     }
     out.flush().await.map_err(disk)?;
     out.sync_all().await.map_err(disk)?;
     drop(out);
+    Ok(digester.finish(Backing::Temp(temp)))
+}
 
-    let signature = verifier.map(|v| v.and_then(|mut v| v.finalize()));
-    Ok(Downloaded {
-        file: temp,
-        size,
-        md5: md5.finalize().into(),
-        sha256: hex::encode(sha256.finalize()),
-        signature,
-    })
+/// Reads a cached package again and computes what [`download`] computes, so the same
+/// checks decide whether it may be installed. The file stays where it is.
+pub async fn rehash(
+    path: &Path,
+    signature: Option<(&minisign_verify::PublicKey, &minisign_verify::Signature)>,
+) -> std::io::Result<Downloaded> {
+    let mut file = tokio::fs::File::open(path).await?;
+    let mut digester = Digester::new(signature);
+    let mut buffer = vec![0u8; BUFFER_SIZE];
+    loop {
+        let n = file.read(&mut buffer).await?;
+        if n == 0 {
+            break;
+        }
+        digester.update(&buffer[..n]);
+    }
+    Ok(digester.finish(Backing::Cached(path.to_owned())))
 }
 
 /// Creates `partial_dir` and removes anything a previous (killed) agent left in it.
@@ -179,6 +263,28 @@ mod tests {
         assert!(path.exists());
         drop(done);
         assert!(!path.exists());
+    }
+
+    #[tokio::test]
+    async fn rehash_of_a_cached_file_matches_the_download_and_keeps_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let done = download(&b"hello world"[..], dir.path(), None)
+            .await
+            .unwrap();
+        let cached = dir.path().join("hello.deb");
+        done.persist(&cached).unwrap();
+        let again = rehash(&cached, None).await.unwrap();
+        assert!(again.is_cached());
+        assert_eq!(again.size, 11);
+        assert_eq!(
+            again.sha256,
+            "b94d27b9934d3e08a52e52d7da7dabfac484efe37a5380ee9088f7ace2efcde9"
+        );
+        assert_eq!(hex::encode(again.md5), "5eb63bbbe01eeed093cb22bb8f5acdc3");
+        again.persist(&cached).unwrap();
+        assert_eq!(std::fs::read(&cached).unwrap(), b"hello world");
+        drop(rehash(&cached, None).await.unwrap());
+        assert!(cached.exists(), "dropping a cached copy keeps the file");
     }
 
     #[test]

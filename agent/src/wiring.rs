@@ -115,6 +115,7 @@ impl Shared {
             host_arch: self.host_arch.clone(),
             dirs: self.dirs.clone(),
             keep_packages: self.config.keep_packages,
+            max_package_size: watch.max_package_size(&self.config),
             state: Arc::clone(&self.state),
             install_lock: Arc::clone(&self.install_lock),
         })

@@ -14,7 +14,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use common::{
-    DebExtras, World, build_hello, hello_deb, release_and_start_hello, wait_installed, wait_until,
+    World, hello_deb, hello_deb_with_payload, release_and_start_hello, wait_installed, wait_until,
 };
 
 const LONG: Duration = Duration::from_secs(120);
@@ -133,20 +133,7 @@ fn agent_killed_or_stopped_during_a_download_installs_nothing_half_and_finishes_
     let world = World::new();
     let v1 = hello_deb(&world, "1.0.0", None);
     // v2 carries 16 MiB of incompressible data, downloaded at 2 MB/s through the proxy.
-    let payload = world.dir.path().join("payload.bin");
-    let mut data = vec![0u8; 16 << 20];
-    rand::fill(&mut data[..]);
-    std::fs::write(&payload, &data).unwrap();
-    let v2 = world.build_deb(
-        "hello",
-        "2.0.0",
-        &build_hello("2.0.0", None),
-        "hello",
-        &DebExtras {
-            files: vec![(payload, "/usr/share/hello/payload.bin".into())],
-            ..DebExtras::default()
-        },
-    );
+    let v2 = hello_deb_with_payload(&world, "2.0.0", 16 << 20);
     let target = world.hello_target();
     let config = world.write_config(&target, "", "");
     let agent = world.start_agent(&config);

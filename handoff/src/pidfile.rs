@@ -48,7 +48,11 @@ pub fn read_pidfile(path: &Path) -> Result<u32, PidfileError> {
     })
 }
 
-/// Atomically replaces the pidfile's content with `pid`.
+/// Atomically replaces the pidfile's content with `pid`, following no symlink: the
+/// temporary file is created exclusively (`O_CREAT | O_EXCL | O_NOFOLLOW`, so a symlink
+/// planted at its name is not followed; a stale one is removed and the create retried
+/// once) in the pidfile's directory, then renamed over the pidfile (a rename replaces a
+/// symlink at the path itself, never its target).
 pub(crate) fn write(path: &Path, pid: u32) -> io::Result<()> {
     let file_name = path
         .file_name()
@@ -58,7 +62,13 @@ pub(crate) fn write(path: &Path, pid: u32) -> io::Result<()> {
     temp_name.push(format!(".{pid}.tmp"));
     let temp = path.with_file_name(temp_name);
     let result = (|| {
-        let mut file = std::fs::File::create(&temp)?;
+        let mut file = match create_new_nofollow(&temp) {
+            Err(err) if err.kind() == io::ErrorKind::AlreadyExists => {
+                std::fs::remove_file(&temp)?;
+                create_new_nofollow(&temp)?
+            }
+            other => other?,
+        };
         writeln!(file, "{pid}")?;
         file.sync_all()?;
         std::fs::rename(&temp, path)
@@ -67,6 +77,17 @@ pub(crate) fn write(path: &Path, pid: u32) -> io::Result<()> {
         let _ = std::fs::remove_file(&temp);
     }
     result
+}
+
+/// A new file at `path`, mode 0644; fails if anything (a symlink included) is there.
+fn create_new_nofollow(path: &Path) -> io::Result<std::fs::File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::File::options()
+        .write(true)
+        .create_new(true)
+        .mode(0o644)
+        .custom_flags(nix::libc::O_NOFOLLOW | nix::libc::O_CLOEXEC)
+        .open(path)
 }
 
 /// Removes the pidfile if it names `pid`; returns whether it did.
@@ -99,6 +120,28 @@ mod tests {
         assert!(path.exists());
         assert!(remove_if_names(&path, 42).unwrap());
         assert!(!path.exists());
+    }
+
+    #[test]
+    fn symlinks_at_the_pidfile_or_its_temporary_name_are_not_followed() {
+        let dir = tempfile::tempdir().unwrap();
+        let victim = dir.path().join("victim");
+        std::fs::write(&victim, "precious\n").unwrap();
+        let path = dir.path().join("svc.pid");
+        std::os::unix::fs::symlink(&victim, &path).unwrap();
+        // A symlink planted at the temporary name too.
+        let temp = dir.path().join(".svc.pid.43.tmp");
+        std::os::unix::fs::symlink(&victim, &temp).unwrap();
+
+        write(&path, 43).unwrap();
+        assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious\n");
+        let meta = std::fs::symlink_metadata(&path).unwrap();
+        assert!(
+            meta.file_type().is_file(),
+            "the symlink was replaced by a file"
+        );
+        assert_eq!(read_pidfile(&path).unwrap(), 43);
+        assert!(!temp.exists() && std::fs::symlink_metadata(&temp).is_err());
     }
 
     #[test]

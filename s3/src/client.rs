@@ -62,6 +62,44 @@ pub struct ObjectInfo {
     pub last_modified: Option<SystemTime>,
     /// hoist's fields from the user metadata.
     pub metadata: ReleaseMetadata,
+    /// Server-side encryption as `x-amz-server-side-encryption` names it: `AES256`
+    /// (SSE-S3), `aws:kms` or `aws:kms:dsse` (SSE-KMS); `None` when the server did not say.
+    pub encryption: Option<String>,
+    /// The SSE-C algorithm (`x-amz-server-side-encryption-customer-algorithm`, e.g.
+    /// `AES256`) when the object is encrypted with a customer-provided key.
+    pub customer_encryption: Option<String>,
+}
+
+impl ObjectInfo {
+    /// The MD5 of the body that the ETag stands for, when it can stand for one: a plain
+    /// single-part ETag of an object that is neither SSE-KMS nor SSE-C encrypted (their
+    /// ETags are not the MD5 of the body). See [`crate::etag_md5_given_encryption`].
+    pub fn etag_md5(&self) -> Option<[u8; 16]> {
+        crate::etag::etag_md5_given_encryption(
+            &self.etag,
+            self.encryption.as_deref(),
+            self.customer_encryption.is_some(),
+        )
+    }
+}
+
+/// [`ObjectInfo`] from a HeadObject or GetObject output (same accessors, different types).
+macro_rules! object_info {
+    ($out:expr) => {{
+        let out = &$out;
+        ObjectInfo {
+            etag: out.e_tag().unwrap_or_default().to_string(),
+            version_id: out.version_id().map(str::to_string),
+            size: to_size(out.content_length()),
+            last_modified: to_system_time(out.last_modified()),
+            metadata: out
+                .metadata()
+                .map(ReleaseMetadata::from_user_metadata)
+                .unwrap_or_default(),
+            encryption: out.server_side_encryption().map(|e| e.as_str().to_string()),
+            customer_encryption: out.sse_customer_algorithm().map(str::to_string),
+        }
+    }};
 }
 
 /// One entry of [`S3::list_versions`].
@@ -293,16 +331,7 @@ impl S3 {
             .send()
             .await;
         match result {
-            Ok(out) => Ok(Head::Found(ObjectInfo {
-                etag: out.e_tag().unwrap_or_default().to_string(),
-                version_id: out.version_id().map(str::to_string),
-                size: to_size(out.content_length()),
-                last_modified: to_system_time(out.last_modified()),
-                metadata: out
-                    .metadata()
-                    .map(ReleaseMetadata::from_user_metadata)
-                    .unwrap_or_default(),
-            })),
+            Ok(out) => Ok(Head::Found(object_info!(out))),
             Err(err) if err.raw_response().map(|r| r.status().as_u16()) == Some(304) => {
                 Ok(Head::NotModified)
             }
@@ -327,16 +356,7 @@ impl S3 {
             .send()
             .await
             .map_err(|e| self.err_for_version(e, Some(version_id)))?;
-        Ok(ObjectInfo {
-            etag: out.e_tag().unwrap_or_default().to_string(),
-            version_id: out.version_id().map(str::to_string),
-            size: to_size(out.content_length()),
-            last_modified: to_system_time(out.last_modified()),
-            metadata: out
-                .metadata()
-                .map(ReleaseMetadata::from_user_metadata)
-                .unwrap_or_default(),
-        })
+        Ok(object_info!(out))
     }
 
     /// A presigned GET URL for the current version, or for `version_id`, valid for
@@ -406,16 +426,7 @@ impl S3 {
             .send()
             .await
             .map_err(|e| self.err_for_version(e, version_id))?;
-        let info = ObjectInfo {
-            etag: out.e_tag().unwrap_or_default().to_string(),
-            version_id: out.version_id().map(str::to_string),
-            size: to_size(out.content_length()),
-            last_modified: to_system_time(out.last_modified()),
-            metadata: out
-                .metadata()
-                .map(ReleaseMetadata::from_user_metadata)
-                .unwrap_or_default(),
-        };
+        let info = object_info!(out);
         let body = ObjectBody {
             inner: Box::pin(out.body.into_async_read()),
         };

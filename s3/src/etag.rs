@@ -20,6 +20,22 @@ pub fn etag_md5(etag: &str) -> Option<[u8; 16]> {
     Some(md5)
 }
 
+/// [`etag_md5`] for an object stored with the given server-side encryption: `None` for
+/// SSE-KMS (`aws:kms`, `aws:kms:dsse`) and SSE-C objects (`customer_key`), whose ETag is
+/// not the MD5 of the body even when it is 32 hex digits. SSE-S3 (`AES256`) and
+/// unencrypted objects keep the plain rule.
+pub fn etag_md5_given_encryption(
+    etag: &str,
+    encryption: Option<&str>,
+    customer_key: bool,
+) -> Option<[u8; 16]> {
+    let kms = encryption.is_some_and(|e| e.trim().to_ascii_lowercase().starts_with("aws:kms"));
+    if kms || customer_key {
+        return None;
+    }
+    etag_md5(etag)
+}
+
 /// The ETag quoted the way S3 returns it and `If-None-Match`/`If-Match` expect it
 /// (some servers, moto among them, only match the quoted form). Already quoted input
 /// is returned unchanged.
@@ -51,6 +67,29 @@ mod tests {
         assert_eq!(etag_md5("\"abc\""), None);
         assert_eq!(etag_md5(""), None);
         assert_eq!(etag_md5("\""), None);
+    }
+
+    #[test]
+    fn kms_and_customer_key_etags_are_not_md5s() {
+        let etag = "\"9e107d9d372bb6826bd81d3542a419d6\"";
+        let md5 = etag_md5(etag);
+        assert!(md5.is_some());
+        assert_eq!(etag_md5_given_encryption(etag, None, false), md5);
+        assert_eq!(etag_md5_given_encryption(etag, Some("AES256"), false), md5);
+        assert_eq!(
+            etag_md5_given_encryption(etag, Some("aws:kms"), false),
+            None
+        );
+        assert_eq!(
+            etag_md5_given_encryption(etag, Some("aws:kms:dsse"), false),
+            None
+        );
+        assert_eq!(etag_md5_given_encryption(etag, Some("AES256"), true), None);
+        assert_eq!(etag_md5_given_encryption(etag, None, true), None);
+        assert_eq!(
+            etag_md5_given_encryption("\"9e107d9d372bb6826bd81d3542a419d6-3\"", None, false),
+            None
+        );
     }
 
     #[test]

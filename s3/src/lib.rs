@@ -27,7 +27,7 @@ pub use client::{
 };
 pub use digest::{FileDigests, file_digests, file_digests_blocking};
 pub use error::{Location, S3Error};
-pub use etag::{etag_md5, quoted_etag};
+pub use etag::{etag_md5, etag_md5_given_encryption, quoted_etag};
 pub use metadata::{MAX_USER_METADATA_BYTES, META_PREFIX, ReleaseMetadata};
 pub use settings::{ClientOptions, S3Settings, StaticCredentials};
 pub use upload::{

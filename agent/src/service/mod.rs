@@ -3,6 +3,7 @@
 pub mod health;
 pub mod procfs;
 pub mod signal;
+pub mod target;
 
 use std::time::Duration;
 
@@ -35,8 +36,11 @@ pub enum ReloadError {
 
 /// Signals the service, confirms that a new process runs the installed binary, then runs
 /// the health check. When no process was running, nothing is signalled or checked.
+///
+/// `target` says which processes may be signalled (see [`target`]).
 pub async fn reload(
     signal_config: &SignalConfig,
+    target: &target::Target,
     health_config: &HealthConfig,
     handoff_timeout: Duration,
 ) -> Result<Reloaded, ReloadError> {
@@ -44,12 +48,13 @@ pub async fn reload(
         health::check(health_config, None).await?;
         return Ok(Reloaded::NotSignalled);
     }
-    let before = signal::snapshot(signal_config).await?;
+    let before = signal::snapshot(signal_config, target).await?;
     if before.is_empty() {
         return Ok(Reloaded::NotRunning);
     }
     signal::signal(signal_config, &before).await?;
-    let confirmed = signal::confirm_handoff(signal_config, &before, handoff_timeout).await?;
+    let confirmed =
+        signal::confirm_handoff(signal_config, target, &before, handoff_timeout).await?;
     let pid = confirmed.map(|c| c.pid);
     health::check(health_config, pid).await?;
     Ok(match pid {

@@ -6,7 +6,6 @@
 //! (bounded) until the old ones have exited, so a later health check reaches the new one.
 
 use std::collections::BTreeSet;
-use std::path::Path;
 use std::time::{Duration, Instant};
 
 use nix::sys::signal::{Signal, kill};
@@ -14,6 +13,7 @@ use nix::unistd::Pid;
 use tokio::process::Command;
 
 use super::procfs;
+use super::target::Target;
 use crate::config::SignalConfig;
 
 const POLL: Duration = Duration::from_millis(50);
@@ -39,6 +39,10 @@ pub enum SignalError {
         /// The errno.
         source: nix::Error,
     },
+    /// The pidfile or the process it names is not trusted (see [`super::target`]):
+    /// nothing was signalled.
+    #[error("not signalled: {0}")]
+    Refused(String),
     /// No new process took over in time.
     #[error("handoff not confirmed within {waited}: {detail}")]
     NotConfirmed {
@@ -71,20 +75,56 @@ pub struct Confirmed {
 }
 
 /// The processes serving now; empty when the service is not running (or `None` signal).
-pub async fn snapshot(config: &SignalConfig) -> Result<Snapshot, SignalError> {
+///
+/// A pidfile that is not trusted, or that names a live process not running one of
+/// `target`'s executables, is [`SignalError::Refused`]; processes found by name that do
+/// not run one of them are left out.
+pub async fn snapshot(config: &SignalConfig, target: &Target) -> Result<Snapshot, SignalError> {
     let pids = match config {
         SignalConfig::Systemd { unit } => {
             let pid = main_pid(unit).await?;
             pid.into_iter().collect()
         }
-        SignalConfig::Pidfile { path } => read_pidfile(path)
-            .filter(|&pid| procfs::is_alive(pid))
-            .into_iter()
-            .collect(),
-        SignalConfig::Process { name } => procfs::pids_by_name(name).into_iter().collect(),
+        SignalConfig::Pidfile { path, .. } => {
+            match target.read_pidfile(path).map_err(SignalError::Refused)? {
+                Some(pid) if procfs::is_alive(pid) => {
+                    if !target.runs_service(pid) {
+                        return Err(SignalError::Refused(format!(
+                            "the pidfile `{}` names pid {pid}, which runs {}, not the service's executable ({}); set `exe` in the watch's signal if the service runs another binary",
+                            path.display(),
+                            procfs::exe_link(pid)
+                                .map_or_else(|| "?".to_owned(), |p| p.display().to_string()),
+                            target.describe_exes()
+                        )));
+                    }
+                    BTreeSet::from([pid])
+                }
+                _ => BTreeSet::new(),
+            }
+        }
+        SignalConfig::Process { name, .. } => {
+            service_pids_by_name(name, target).into_iter().collect()
+        }
         SignalConfig::None => BTreeSet::new(),
     };
     Ok(Snapshot { pids })
+}
+
+/// Live processes named `name` that run one of `target`'s executables; the others are
+/// logged (at debug level) and left alone.
+fn service_pids_by_name(name: &str, target: &Target) -> Vec<i32> {
+    let (service, other): (Vec<i32>, Vec<i32>) = procfs::pids_by_name(name)
+        .into_iter()
+        .partition(|&pid| target.runs_service(pid));
+    if !other.is_empty() {
+        tracing::debug!(
+            name,
+            ?other,
+            exes = %target.describe_exes(),
+            "processes with the service's name but another executable are not signalled"
+        );
+    }
+    service
 }
 
 /// Asks the service to hand over to the binary now installed.
@@ -107,6 +147,7 @@ pub async fn signal(config: &SignalConfig, before: &Snapshot) -> Result<(), Sign
 /// `timeout`; if they linger it only logs). For [`SignalConfig::None`] it returns at once.
 pub async fn confirm_handoff(
     config: &SignalConfig,
+    target: &Target,
     before: &Snapshot,
     timeout: Duration,
 ) -> Result<Option<Confirmed>, SignalError> {
@@ -116,13 +157,21 @@ pub async fn confirm_handoff(
         let candidates: Vec<i32> = match config {
             SignalConfig::None => return Ok(None),
             SignalConfig::Systemd { unit } => main_pid(unit).await?.into_iter().collect(),
-            SignalConfig::Pidfile { path } => read_pidfile(path).into_iter().collect(),
-            SignalConfig::Process { name } => procfs::pids_by_name(name),
+            // An untrusted pidfile names no candidate; the wait ends as not confirmed.
+            SignalConfig::Pidfile { path, .. } => target
+                .read_pidfile(path)
+                .ok()
+                .flatten()
+                .into_iter()
+                .collect(),
+            SignalConfig::Process { name, .. } => procfs::pids_by_name(name),
         };
+        let checks_exe = !matches!(config, SignalConfig::Systemd { .. });
         let new_pid = candidates.iter().copied().find(|pid| {
             !before.pids.contains(pid)
                 && procfs::is_alive(*pid)
                 && procfs::runs_current_binary(*pid)
+                && (!checks_exe || target.runs_service(*pid))
         });
         if let Some(pid) = new_pid {
             break Confirmed { pid };
@@ -170,17 +219,6 @@ fn describe(candidates: &[i32], before: &Snapshot) -> String {
         .join(", ")
 }
 
-/// The pid in a pidfile (first token), if the file exists and parses.
-pub fn read_pidfile(path: &Path) -> Option<i32> {
-    std::fs::read_to_string(path)
-        .ok()?
-        .split_whitespace()
-        .next()?
-        .parse()
-        .ok()
-        .filter(|&pid: &i32| pid > 0)
-}
-
 /// `systemctl show -p MainPID --value UNIT`; `None` when the unit has no main process.
 pub async fn main_pid(unit: &str) -> Result<Option<i32>, SignalError> {
     let out = systemctl(&["show", "-p", "MainPID", "--value", unit]).await?;
@@ -223,17 +261,54 @@ async fn systemctl(args: &[&str]) -> Result<String, SignalError> {
 mod tests {
     use super::*;
 
+    /// The test binary as the service (the tests run as root, so files are root's).
+    fn own_target() -> Target {
+        Target {
+            exes: vec![std::fs::canonicalize(std::env::current_exe().unwrap()).unwrap()],
+            owners: vec![0],
+        }
+    }
+
+    #[tokio::test]
+    async fn pidfile_naming_another_program_is_refused_and_nothing_is_signalled() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("x.pid");
+        let mut sleep = std::process::Command::new("sleep")
+            .arg("30")
+            .spawn()
+            .unwrap();
+        let pid = sleep.id() as i32;
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while procfs::exe_path(pid).is_none_or(|(p, _)| !p.ends_with("sleep")) {
+            assert!(Instant::now() < deadline, "sleep never exec'd");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        std::fs::write(&path, pid.to_string()).unwrap();
+        let config = SignalConfig::Pidfile {
+            path,
+            user: None,
+            exe: None,
+        };
+        let err = snapshot(&config, &own_target()).await.unwrap_err();
+        assert!(matches!(err, SignalError::Refused(_)), "{err}");
+        assert!(err.to_string().contains("sleep"), "{err}");
+        assert!(procfs::is_alive(pid), "sleep was not signalled");
+        sleep.kill().unwrap();
+        sleep.wait().unwrap();
+    }
+
     #[test]
     fn pidfile_parsing() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("x.pid");
-        assert_eq!(read_pidfile(&path), None);
+        let target = own_target();
+        assert_eq!(target.read_pidfile(&path), Ok(None));
         std::fs::write(&path, "1234\n").unwrap();
-        assert_eq!(read_pidfile(&path), Some(1234));
+        assert_eq!(target.read_pidfile(&path), Ok(Some(1234)));
         std::fs::write(&path, "garbage").unwrap();
-        assert_eq!(read_pidfile(&path), None);
+        assert_eq!(target.read_pidfile(&path), Ok(None));
         std::fs::write(&path, "-5").unwrap();
-        assert_eq!(read_pidfile(&path), None);
+        assert_eq!(target.read_pidfile(&path), Ok(None));
     }
 
     #[tokio::test]
@@ -244,7 +319,12 @@ mod tests {
         let pid = child.id();
         child.wait().unwrap();
         std::fs::write(&path, pid.to_string()).unwrap();
-        let snap = snapshot(&SignalConfig::Pidfile { path }).await.unwrap();
+        let config = SignalConfig::Pidfile {
+            path,
+            user: None,
+            exe: None,
+        };
+        let snap = snapshot(&config, &own_target()).await.unwrap();
         assert!(snap.is_empty());
     }
 
@@ -254,10 +334,15 @@ mod tests {
         let path = dir.path().join("x.pid");
         let me = std::process::id() as i32;
         std::fs::write(&path, me.to_string()).unwrap();
-        let config = SignalConfig::Pidfile { path };
-        let before = snapshot(&config).await.unwrap();
+        let config = SignalConfig::Pidfile {
+            path,
+            user: None,
+            exe: None,
+        };
+        let target = own_target();
+        let before = snapshot(&config, &target).await.unwrap();
         assert_eq!(before.pids, BTreeSet::from([me]));
-        let err = confirm_handoff(&config, &before, Duration::from_millis(200))
+        let err = confirm_handoff(&config, &target, &before, Duration::from_millis(200))
             .await
             .unwrap_err();
         assert!(err.to_string().contains(&format!("pid {me} (old")), "{err}");

@@ -87,8 +87,12 @@ impl Syncer {
         if self.watch.package == OWN_PACKAGE {
             return Ok(());
         }
+        let target =
+            service::target::Target::resolve(&self.watch.signal, &self.dpkg, &self.watch.package)
+                .await;
         let reloaded = service::reload(
             &self.watch.signal,
+            &target,
             &self.watch.health,
             self.watch.handoff_timeout,
         )

@@ -1,8 +1,9 @@
-//! Fetching a changed object: GET exactly the version the HEAD saw, stream it to disk
-//! while hashing, and verify it (transfer, content against the signed statement's
-//! SHA-256, package).
+//! Fetching a changed object: refuse it unread when it is larger than the watch allows;
+//! take a verified copy from the cache when one holds its SHA-256; otherwise check the
+//! free space, GET exactly the version the HEAD saw, and stream it to disk while hashing.
+//! Then verify it (transfer, content against the signed statement's SHA-256, package).
 
-use hoist_s3::ObjectInfo;
+use hoist_s3::{ObjectBody, ObjectInfo};
 use tokio_util::sync::CancellationToken;
 
 use super::{Candidate, SyncError, Syncer};
@@ -10,6 +11,14 @@ use crate::cache;
 use crate::download::{self, Downloaded};
 use crate::freshness::Trusted;
 use crate::verify::{self, Refusal};
+
+/// Where the package's bytes come from.
+enum Source {
+    /// A verified copy already in the cache (see `reuse`).
+    Cache(Downloaded),
+    /// The GET's body.
+    S3(ObjectBody),
+}
 
 impl Syncer {
     /// GETs exactly the version the HEAD saw, streams it to disk and verifies it. The
@@ -20,31 +29,42 @@ impl Syncer {
         trusted: Option<&Trusted>,
         cancel: &CancellationToken,
     ) -> Result<Result<Candidate, String>, SyncError> {
-        let (info, body) = tokio::select! {
-            got = self.s3.get(head.version_id.as_deref()) => got?,
-            () = cancel.cancelled() => return Err(SyncError::Cancelled),
-        };
+        if let Err(reason) = self.check_size(head) {
+            return Ok(Err(reason));
+        }
         // Signed: the authenticated statement's SHA-256 decides (it covers the bytes, so
         // no second signature runs over the download).
         let expected_sha256 = match trusted {
             Some(trusted) => trusted.sha256().to_owned(),
-            None => match verify::expected_sha256(info.metadata.sha256.as_deref()) {
+            None => match verify::expected_sha256(head.metadata.sha256.as_deref()) {
                 Ok(sha) => sha,
                 Err(refusal) => return Ok(Err(refusal.to_string())),
             },
         };
+        let cached = self.verified_cache_copy(head, &expected_sha256).await;
+        if cached.is_none() {
+            self.check_room(head)?;
+        }
+        let (info, body) = match cached {
+            Some(copy) => (head.clone(), Source::Cache(copy)),
+            None => tokio::select! {
+                got = self.s3.get(head.version_id.as_deref()) => {
+                    let (info, body) = got?;
+                    (info, Source::S3(body))
+                }
+                () = cancel.cancelled() => return Err(SyncError::Cancelled),
+            },
+        };
         let what = self.describe(info.version_id.as_deref());
         let partial_dir = self.dirs.partial();
-        let downloaded: Downloaded = tokio::select! {
-            done = download::download(body, &partial_dir, None) => done.map_err(|source| SyncError::Download { what: what.clone(), source })?,
-            () = cancel.cancelled() => return Err(SyncError::Cancelled),
+        let downloaded: Downloaded = match body {
+            Source::Cache(copy) => copy,
+            Source::S3(body) => tokio::select! {
+                done = download::download(body, &partial_dir, None) => done.map_err(|source| self.download_failed(&what, source))?,
+                () = cancel.cancelled() => return Err(SyncError::Cancelled),
+            },
         };
-        match verify::check_transfer(
-            info.size,
-            &info.etag,
-            hoist_s3::etag_md5(&info.etag),
-            &downloaded,
-        ) {
+        match verify::check_transfer(info.size, &info.etag, info.etag_md5(), &downloaded) {
             Ok(()) => {}
             Err(Refusal::Retry(why)) => {
                 return Err(SyncError::Transfer(format!(
@@ -81,6 +101,7 @@ impl Syncer {
             &deb_info.architecture,
             &downloaded.sha256,
         ));
+        let from_cache = downloaded.is_cached();
         let md5 = hex::encode(downloaded.md5);
         let sha256 = downloaded.sha256.clone();
         downloaded.persist(&deb).map_err(|err| {
@@ -92,6 +113,7 @@ impl Syncer {
             version = %deb_info.version,
             sha256 = %sha256,
             signed = trusted.is_some(),
+            from_cache = from_cache,
             "downloaded and verified"
         );
         Ok(Ok(Candidate {

@@ -14,6 +14,8 @@
 mod apply;
 mod fetch;
 mod trust;
+mod limits;
+mod reuse;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -83,6 +85,10 @@ pub enum SyncError {
     /// The bytes received differ from what S3 says it holds (a transfer problem).
     #[error("{0}")]
     Transfer(String),
+    /// The disk is full, or has no room for the package: retried with backoff (the
+    /// release is not marked bad).
+    #[error("{0}")]
+    DiskFull(String),
     /// A local problem (disk, dpkg not runnable, state file).
     #[error("{0:#}")]
     Local(#[from] anyhow::Error),
@@ -98,6 +104,7 @@ impl SyncError {
             SyncError::S3(err) => format!("S3 {}", crate::s3_condition::describe(err)),
             SyncError::Download { .. } => "download interrupted".to_owned(),
             SyncError::Transfer(_) => "corrupted transfer".to_owned(),
+            SyncError::DiskFull(_) => "disk full".to_owned(),
             SyncError::Local(_) => "local error".to_owned(),
             SyncError::Cancelled => "cancelled".to_owned(),
         }
@@ -121,6 +128,8 @@ pub struct Syncer {
     pub dirs: Dirs,
     /// Cached packages kept per watch.
     pub keep_packages: usize,
+    /// Objects larger than this are refused without a download (bytes).
+    pub max_package_size: u64,
     /// The shared state file.
     pub state: Arc<SharedState>,
     /// Serialises dpkg runs of all watches.

@@ -47,6 +47,8 @@ pub struct DebExtras {
     pub files: Vec<(PathBuf, String)>,
     /// A postinst script body (hoist's own snippet is added at `#HOIST#`).
     pub postinst: Option<String>,
+    /// A preinst script body.
+    pub preinst: Option<String>,
 }
 
 /// One test's world: S3 (moto, or garage, + a proxy), a dpkg sandbox, a scratch directory.
@@ -161,6 +163,15 @@ impl World {
                 "\n[scripts]\npostinst = \"{}\"\n",
                 script.display()
             ));
+        }
+        if let Some(body) = &extras.preinst {
+            let script = work.join("preinst");
+            std::fs::write(&script, format!("#!/bin/sh\nset -e\n{body}\nexit 0\n"))
+                .expect("write preinst");
+            if extras.postinst.is_none() {
+                manifest.push_str("\n[scripts]\n");
+            }
+            manifest.push_str(&format!("preinst = \"{}\"\n", script.display()));
         }
         let manifest_path = work.join("hoist.toml");
         std::fs::write(&manifest_path, manifest).expect("write manifest");
@@ -341,7 +352,20 @@ impl World {
     /// A command running the agent with `args`, isolated AWS settings (credentials of
     /// moto, no endpoint: the config's endpoint is the proxy) and a service PATH.
     pub fn agent_command(&self, config: &Path, args: &[&str]) -> Command {
-        let mut cmd = Command::new(agent_bin());
+        self.agent_command_under(&[], config, args)
+    }
+
+    /// [`World::agent_command`] run through `wrapper` (a program and its arguments, which
+    /// must end by executing the agent binary and arguments appended to it).
+    pub fn agent_command_under(&self, wrapper: &[&str], config: &Path, args: &[&str]) -> Command {
+        let mut cmd = match wrapper.split_first() {
+            Some((program, rest)) => {
+                let mut cmd = Command::new(program);
+                cmd.args(rest).arg(agent_bin());
+                cmd
+            }
+            None => Command::new(agent_bin()),
+        };
         self.moto.isolate(&mut cmd);
         cmd.env_remove("AWS_ENDPOINT_URL")
             .env("PATH", SERVICE_PATH)
@@ -370,6 +394,25 @@ impl World {
         let text =
             std::fs::read_to_string(self.state_dir().join("state.json")).expect("state file");
         serde_json::from_str(&text).expect("state file is JSON")
+    }
+
+    /// The state file in state directory `dir` (e.g. seen through `/proc/PID/root`).
+    pub fn state_in(&self, dir: &Path) -> serde_json::Value {
+        let text = std::fs::read_to_string(dir.join("state.json")).expect("state file");
+        serde_json::from_str(&text).expect("state file is JSON")
+    }
+
+    /// [`World::state_installed`] of the state file in `dir`.
+    pub fn state_installed_in(&self, dir: &Path) -> serde_json::Value {
+        self.state_in(dir)["watches"]["hello"]["installed"].clone()
+    }
+
+    /// [`World::state_bad`] of the state file in `dir`.
+    pub fn state_bad_in(&self, dir: &Path) -> Vec<serde_json::Value> {
+        self.state_in(dir)["watches"]["hello"]["bad"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
     }
 
     /// The installed release of the `hello` watch per the state file.
@@ -704,6 +747,37 @@ impl Drop for AgentProcess {
 pub fn hello_deb(world: &World, version: &str, broken: Option<Broken>) -> PathBuf {
     let binary = build_hello(version, broken);
     world.build_deb("hello", version, &binary, "hello", &DebExtras::default())
+}
+
+/// The hello package `version` carrying `bytes` of random (incompressible) data as
+/// `/usr/share/hello/payload.bin`: a large release.
+pub fn hello_deb_with_payload(world: &World, version: &str, bytes: usize) -> PathBuf {
+    let payload = world.dir.path().join(format!("payload-{version}.bin"));
+    let mut data = vec![0u8; bytes];
+    rand::fill(&mut data[..]);
+    std::fs::write(&payload, &data).expect("write the payload");
+    world.build_deb(
+        "hello",
+        version,
+        &build_hello(version, None),
+        "hello",
+        &DebExtras {
+            files: vec![(payload, "/usr/share/hello/payload.bin".into())],
+            ..DebExtras::default()
+        },
+    )
+}
+
+/// Waits (up to `timeout`) until the agent marked `version_id` of the `hello` watch bad;
+/// returns the recorded reason.
+pub fn wait_bad(world: &World, version_id: &str, timeout: Duration) -> String {
+    wait_until(&format!("{version_id} to be marked bad"), timeout, || {
+        world
+            .state_bad()
+            .into_iter()
+            .find(|b| b["version_id"] == version_id)
+            .map(|b| b["reason"].as_str().unwrap_or_default().to_owned())
+    })
 }
 
 /// The first release of `hello`, serving: releases `deb` (hello `version`), waits until

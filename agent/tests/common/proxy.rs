@@ -2,9 +2,11 @@
 //! bytes unchanged and, for the tests, counts the HTTP requests by method (parsed from
 //! the client's request heads), can throttle the server→client direction, and can be
 //! stopped (listening socket closed, open connections cut: the agent sees a server
-//! that is down) and started again on the same port.
+//! that is down) and started again on the same port. It can also rewrite the heads of
+//! the server's responses ([`Proxy::rewrite_responses`]), to stand in for what a server
+//! sends that moto does not (e.g. the headers of an SSE-KMS object).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -17,6 +19,9 @@ use tokio::sync::watch;
 /// Request counts by HTTP method.
 pub type Counts = HashMap<String, u64>;
 
+/// Rewrites one response head (status line and headers, ending in `\r\n\r\n`).
+pub type Rewrite = Arc<dyn Fn(&str) -> String + Send + Sync>;
+
 struct Shared {
     counts: Mutex<Counts>,
     /// While `true`, client→server bytes wait (requests are held, not refused).
@@ -25,6 +30,8 @@ struct Shared {
     rate: AtomicU64,
     /// Server→client bytes forwarded.
     bytes_down: AtomicU64,
+    /// Applied to every response head of connections opened while it is set.
+    rewrite: Mutex<Option<Rewrite>>,
 }
 
 impl Default for Shared {
@@ -34,6 +41,7 @@ impl Default for Shared {
             hold: watch::channel(false).0,
             rate: AtomicU64::default(),
             bytes_down: AtomicU64::default(),
+            rewrite: Mutex::default(),
         }
     }
 }
@@ -118,6 +126,13 @@ impl Proxy {
     /// Lets held requests through.
     pub fn unhold(&self) {
         self.shared.hold.send_replace(false);
+    }
+
+    /// Rewrites the head of every response on connections opened from now on (bodies
+    /// are framed by Content-Length; HEAD, 1xx, 204 and 304 answers have none). Set it
+    /// before the client connects.
+    pub fn rewrite_responses(&self, rewrite: impl Fn(&str) -> String + Send + Sync + 'static) {
+        *self.shared.rewrite.lock().expect("rewrite lock") = Some(Arc::new(rewrite));
     }
 
     /// Server→client bytes forwarded so far.
@@ -206,6 +221,10 @@ async fn forward(client: TcpStream, upstream: SocketAddr, shared: Arc<Shared>) {
     };
     let (mut client_read, mut client_write) = client.into_split();
     let (mut server_read, mut server_write) = server.into_split();
+    let rewrite = shared.rewrite.lock().expect("rewrite lock").clone();
+    // Methods of the requests sent on this connection, for framing their responses.
+    let sent: Arc<Mutex<VecDeque<String>>> = Arc::default();
+    let up_sent = Arc::clone(&sent);
     let up_shared = Arc::clone(&shared);
     let up = async move {
         let mut hold = up_shared.hold.subscribe();
@@ -220,6 +239,7 @@ async fn forward(client: TcpStream, upstream: SocketAddr, shared: Arc<Shared>) {
                 break;
             }
             for method in parser.feed(&buf[..n]) {
+                up_sent.lock().expect("sent lock").push_back(method.clone());
                 *up_shared
                     .counts
                     .lock()
@@ -235,6 +255,12 @@ async fn forward(client: TcpStream, upstream: SocketAddr, shared: Arc<Shared>) {
     };
     let down = async move {
         let mut buf = vec![0u8; 16 * 1024];
+        let mut responses = rewrite.map(|rewrite| ResponseRewriter {
+            rewrite,
+            sent,
+            head: Vec::new(),
+            skip_body: 0,
+        });
         loop {
             let rate = shared.rate.load(Ordering::SeqCst);
             let chunk = if rate == 0 {
@@ -247,7 +273,14 @@ async fn forward(client: TcpStream, upstream: SocketAddr, shared: Arc<Shared>) {
                 Ok(0) | Err(_) => break,
                 Ok(n) => n,
             };
-            if client_write.write_all(&buf[..n]).await.is_err() {
+            let written = match responses.as_mut() {
+                Some(responses) => {
+                    let out = responses.feed(&buf[..n]);
+                    client_write.write_all(&out).await
+                }
+                None => client_write.write_all(&buf[..n]).await,
+            };
+            if written.is_err() {
                 break;
             }
             shared.bytes_down.fetch_add(n as u64, Ordering::SeqCst);
@@ -285,18 +318,72 @@ impl RequestCounter {
                 if let Some(method) = text.split_whitespace().next() {
                     methods.push(method.to_owned());
                 }
-                self.skip_body = text
-                    .lines()
-                    .find_map(|line| {
-                        let (name, value) = line.split_once(':')?;
-                        name.trim()
-                            .eq_ignore_ascii_case("content-length")
-                            .then(|| value.trim().parse().ok())?
-                    })
+                self.skip_body = header(&text, "content-length")
+                    .and_then(|v| v.parse().ok())
                     .unwrap_or(0);
                 self.head.clear();
             }
         }
         methods
     }
+}
+
+/// Finds response heads in a server byte stream and rewrites them; bodies pass as they are.
+struct ResponseRewriter {
+    rewrite: Rewrite,
+    sent: Arc<Mutex<VecDeque<String>>>,
+    head: Vec<u8>,
+    skip_body: usize,
+}
+
+impl ResponseRewriter {
+    fn feed(&mut self, mut bytes: &[u8]) -> Vec<u8> {
+        let mut out = Vec::with_capacity(bytes.len());
+        while !bytes.is_empty() {
+            if self.skip_body > 0 {
+                let n = self.skip_body.min(bytes.len());
+                out.extend_from_slice(&bytes[..n]);
+                self.skip_body -= n;
+                bytes = &bytes[n..];
+                continue;
+            }
+            self.head.push(bytes[0]);
+            bytes = &bytes[1..];
+            if self.head.ends_with(b"\r\n\r\n") {
+                let text = String::from_utf8_lossy(&self.head).into_owned();
+                self.head.clear();
+                let status: u16 = text
+                    .split_whitespace()
+                    .nth(1)
+                    .and_then(|s| s.parse().ok())
+                    .unwrap_or(0);
+                let method = if (100..200).contains(&status) {
+                    None // an interim answer: the request still waits for its own
+                } else {
+                    self.sent.lock().expect("sent lock").pop_front()
+                };
+                let bodiless = method.as_deref() == Some("HEAD")
+                    || (100..200).contains(&status)
+                    || status == 204
+                    || status == 304;
+                self.skip_body = if bodiless {
+                    0
+                } else {
+                    header(&text, "content-length")
+                        .and_then(|v| v.parse().ok())
+                        .unwrap_or(0)
+                };
+                out.extend_from_slice((self.rewrite)(&text).as_bytes());
+            }
+        }
+        out
+    }
+}
+
+/// The value of header `name` (case-insensitive) in a message head.
+fn header<'a>(head: &'a str, name: &str) -> Option<&'a str> {
+    head.lines().find_map(|line| {
+        let (key, value) = line.split_once(':')?;
+        key.trim().eq_ignore_ascii_case(name).then(|| value.trim())
+    })
 }
