@@ -13,6 +13,11 @@ use hoist_testkit::s3server::S3Server;
 use crate::artifacts;
 use crate::releases::describe;
 
+/// The payload hash header S3 (and garage) require on SigV4 requests; curl 7.88
+/// does not add it.
+const EMPTY_PAYLOAD_SHA256_HEADER: &str =
+    "x-amz-content-sha256: e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+
 /// How long the stand-in for apt-daily holds the dpkg lock at every boot.
 pub const DPKG_LOCK_SECONDS: u32 = 30;
 
@@ -108,6 +113,7 @@ pub fn delete_object(server: &S3Server, bucket: &str, key: &str) {
             "--user",
             &format!("{}:{}", creds.access_key_id, creds.secret_access_key),
         ])
+        .args(["-H", EMPTY_PAYLOAD_SHA256_HEADER])
         .arg(format!("{}/{bucket}/{key}", server.endpoint()))
         .output()
         .expect("curl is needed (run `make test` to install it)");

@@ -2,7 +2,9 @@
 //! cloud-init) in the default mode: `hoist cloud-init` verified the signed agent
 //! release and pinned it; the host fetches it with its own instance credentials
 //! (IMDSv2 stand-in on 127.0.0.1, reached through `AWS_EC2_METADATA_SERVICE_ENDPOINT`)
-//! and a SigV4-signed `curl`, so nothing in the user-data expires. One host, two boots:
+//! and a SigV4-signed `curl`, so nothing in the user-data expires. S3 is garage, which
+//! checks that signature; the host's key (read-only) is not the one that rendered the
+//! user-data. One host, two boots:
 //!
 //! 1. first boot with the agent object missing (deleted after rendering): every
 //!    download attempt fails, the cloud-init log says so, nothing is installed, and
@@ -12,8 +14,8 @@
 //!    the agent and starts it.
 //!
 //! (Refusing a tampered or unsigned agent object at render time is shown by
-//! `packager/tests/s3_cloud_init.rs`; SigV4 as garage checks it by
-//! `packager/tests/s3_garage_bootstrap.rs`.)
+//! `packager/tests/s3_cloud_init.rs`; tampered and expired presigned URLs and wrong
+//! secrets by `packager/tests/s3_garage_bootstrap.rs`.)
 
 use std::time::{Duration, SystemTime};
 
@@ -42,7 +44,8 @@ fn cloud_init_log(host: &Host) -> String {
 
 #[test]
 fn instance_credential_bootstrap_survives_a_missing_object_and_a_held_dpkg_lock() {
-    let server = S3Server::moto();
+    // garage checks every signature: the host's SigV4 GET must be right.
+    let server = S3Server::garage();
     server.create_bucket(BUCKET, false);
     let dir = artifacts::scratch_dir("e2e-bootstrap");
     let (secret, _public, public_key) = release_keypair(&dir);
@@ -109,13 +112,14 @@ fn instance_credential_bootstrap_survives_a_missing_object_and_a_held_dpkg_lock(
     }
     let rendered_at = SystemTime::now();
 
-    // The instance role's credentials are not the ones that rendered the user-data
-    // (moto accepts any): they are minted at boot, whenever that is.
+    // The instance role's credentials are not the ones that rendered the user-data:
+    // a read-only key of its own, handed out by IMDS at boot, whenever that is.
+    let role = server.read_only_key("hoist-e2e-instance-role", BUCKET);
     let imds = Imds::start(Some((
         "hoist-e2e-host",
         RoleCredentials {
-            access_key_id: "ASIAE2EINSTANCEROLE".into(),
-            secret_access_key: "instance-role-secret".into(),
+            access_key_id: role.access_key_id.clone(),
+            secret_access_key: role.secret_access_key.clone(),
             token: "instance-role-session-token".into(),
             expiration: SystemTime::now() + Duration::from_secs(6 * 3600),
         },
