@@ -134,13 +134,30 @@ fn with_param(url: &str, name: &str, value: &str) -> String {
 fn presigned_urls_download_only_as_signed_and_until_they_expire() {
     let f = fixture();
     let rendered_at = SystemTime::now();
-    let text = f.cloud_init(&["--presign", "--expires", "3s"]);
+    let text = f.cloud_init(&["--presign", "--expires", "8s"]);
     let url = shell_value(&text, "url");
-    assert!(url.contains("X-Amz-Expires=3&"), "{url}");
+    assert!(url.contains("X-Amz-Expires=8&"), "{url}");
 
     let (status, body) = curl(&url);
     assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
     assert_eq!(body, std::fs::read(&f.deb).unwrap());
+    // The bootstrap script's own download in this mode (no IMDS involved).
+    let script = f.dir.path().join("hoist-bootstrap-presigned");
+    std::fs::write(&script, bootstrap_script(&text)).unwrap();
+    let work = f.dir.path().join("work-presigned");
+    std::fs::create_dir(&work).unwrap();
+    let unused_imds = Imds::start(None);
+    let out = run_download(&script, &work, &unused_imds, None);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        std::fs::read(work.join("hoist-agent.deb.part")).unwrap(),
+        std::fs::read(&f.deb).unwrap()
+    );
+    assert!(unused_imds.requests().is_empty());
 
     let signature = url.split("X-Amz-Signature=").nth(1).unwrap().to_owned();
     let flipped: String = signature
@@ -172,8 +189,8 @@ fn presigned_urls_download_only_as_signed_and_until_they_expire() {
     );
     let _ = &f.other;
 
-    // Wait out the expiry (3 s from signing, plus garage's second resolution).
-    let expired_at = rendered_at + Duration::from_secs(5);
+    // Wait out the expiry (8 s from signing, plus garage's second resolution).
+    let expired_at = rendered_at + Duration::from_secs(10);
     if let Ok(left) = expired_at.duration_since(SystemTime::now()) {
         std::thread::sleep(left);
     }
