@@ -4,6 +4,7 @@
 //! Each subcommand lives in its own module under `cmd/`; this file only parses the
 //! command line, sets up logging and maps errors to exit codes.
 
+mod agent_object;
 mod cmd;
 mod manifest;
 mod s3args;

@@ -32,6 +32,8 @@ pub struct S3 {
     pub(crate) client: aws_sdk_s3::Client,
     /// Transfers (GET body, PUT, copy): no whole-operation bound, a read timeout instead.
     pub(crate) transfer: aws_sdk_s3::Client,
+    /// The credentials requests are signed with (to tell when they expire).
+    credentials: Option<aws_credential_types::provider::SharedCredentialsProvider>,
 }
 
 /// Result of [`S3::head`].
@@ -273,6 +275,7 @@ impl S3 {
             location,
             client,
             transfer,
+            credentials: sdk.credentials_provider(),
         })
     }
 
@@ -388,6 +391,64 @@ impl S3 {
             .await
             .map_err(|e| self.err_for_version(e, version_id))?;
         Ok(request.uri().to_string())
+    }
+
+    /// [`S3::presign_get`] plus when the URL really stops working: at `expires_in`
+    /// from now, or earlier when the signing credentials are temporary (STS, SSO, an
+    /// instance role) and expire first — S3 refuses a URL once its credentials expired,
+    /// whatever `X-Amz-Expires` says.
+    ///
+    /// Errors as for [`S3::presign_get`].
+    pub async fn presign_get_until(
+        &self,
+        version_id: Option<&str>,
+        expires_in: std::time::Duration,
+    ) -> Result<PresignedUrl, S3Error> {
+        let url = self.presign_get(version_id, expires_in).await?;
+        let requested = SystemTime::now() + expires_in;
+        let credentials_expire = match &self.credentials {
+            Some(provider) => provider
+                .provide_credentials()
+                .await
+                .ok()
+                .and_then(|c| c.expiry()),
+            None => None,
+        };
+        Ok(match credentials_expire {
+            Some(at) if at < requested => PresignedUrl {
+                url,
+                expires_at: at,
+                limited_by_credentials: true,
+            },
+            _ => PresignedUrl {
+                url,
+                expires_at: requested,
+                limited_by_credentials: false,
+            },
+        })
+    }
+
+    /// The plain (unsigned) URL of the current version, or of `version_id`, with
+    /// exactly the addressing the SDK uses for this client (endpoint, path-style or
+    /// virtual-hosted, key encoding): what a host signs itself, e.g. with
+    /// `curl --aws-sigv4`. Carries no credentials and never expires.
+    ///
+    /// Errors: the credential errors of [`S3::presign_get`] (the URL is derived from a
+    /// presigned one, whose signing parameters are then removed).
+    pub async fn object_url(&self, version_id: Option<&str>) -> Result<String, S3Error> {
+        let presigned = self
+            .presign_get(version_id, std::time::Duration::from_secs(60))
+            .await?;
+        Ok(strip_signing_params(&presigned))
+    }
+
+    /// The region requests are signed for (from the settings, the environment or the
+    /// profile, else [`FALLBACK_REGION`]).
+    pub fn region(&self) -> String {
+        self.client
+            .config()
+            .region()
+            .map_or_else(|| FALLBACK_REGION.to_string(), |r| r.to_string())
     }
 
     /// A bodiless 404 on HEAD may mean a missing key or a missing bucket; ask the bucket.
@@ -623,6 +684,38 @@ impl S3 {
     }
 }
 
+/// A presigned URL and when it stops working ([`S3::presign_get_until`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PresignedUrl {
+    /// The URL; anyone holding it can download the object until `expires_at`.
+    pub url: String,
+    /// When S3 starts refusing it.
+    pub expires_at: SystemTime,
+    /// Whether the signing credentials expire before the requested expiry (and so
+    /// decide `expires_at`).
+    pub limited_by_credentials: bool,
+}
+
+/// `url` without the query parameters that presigning adds (`X-Amz-*`, and the SDK's
+/// `x-id=GetObject`); the others (`versionId`) are kept in their order.
+pub(crate) fn strip_signing_params(url: &str) -> String {
+    let Some((base, query)) = url.split_once('?') else {
+        return url.to_string();
+    };
+    let kept: Vec<&str> = query
+        .split('&')
+        .filter(|param| {
+            let name = param.split('=').next().unwrap_or_default();
+            !(name.len() >= 6 && name[..6].eq_ignore_ascii_case("X-Amz-")) && name != "x-id"
+        })
+        .collect();
+    if kept.is_empty() {
+        base.to_string()
+    } else {
+        format!("{base}?{}", kept.join("&"))
+    }
+}
+
 /// Result of a write (PUT or copy).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PutOutcome {
@@ -748,6 +841,20 @@ mod tests {
             versioning_from_xml(b"<GetBucketVersioningResponse/>"),
             Versioning::Never
         );
+    }
+
+    #[test]
+    fn signing_params_are_stripped_and_the_version_kept() {
+        let url = "http://127.0.0.1:9000/b/releases/hoist-agent.deb?versionId=3%2FL4k&x-id=GetObject&X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=AK%2F20260101%2Fus-east-1%2Fs3%2Faws4_request&X-Amz-Date=20260101T000000Z&X-Amz-Expires=60&X-Amz-SignedHeaders=host&X-Amz-Signature=abc";
+        assert_eq!(
+            strip_signing_params(url),
+            "http://127.0.0.1:9000/b/releases/hoist-agent.deb?versionId=3%2FL4k"
+        );
+        assert_eq!(
+            strip_signing_params("https://b.s3.amazonaws.com/k?X-Amz-Signature=x&x-id=GetObject"),
+            "https://b.s3.amazonaws.com/k"
+        );
+        assert_eq!(strip_signing_params("https://x/k"), "https://x/k");
     }
 
     #[test]

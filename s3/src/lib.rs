@@ -23,7 +23,8 @@ pub mod statement;
 mod upload;
 
 pub use client::{
-    FALLBACK_REGION, Head, ObjectBody, ObjectInfo, PutOutcome, S3, VersionInfo, Versioning,
+    FALLBACK_REGION, Head, ObjectBody, ObjectInfo, PresignedUrl, PutOutcome, S3, VersionInfo,
+    Versioning,
 };
 pub use digest::{FileDigests, file_digests, file_digests_blocking};
 pub use error::{Location, S3Error};

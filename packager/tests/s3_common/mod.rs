@@ -4,6 +4,8 @@
 #![allow(dead_code)] // each test binary uses a different subset
 #![allow(clippy::unwrap_used)] // test helpers: a failed unwrap is a failed test
 
+pub mod bootstrap;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 

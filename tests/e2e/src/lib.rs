@@ -10,6 +10,8 @@
 //! - [`packages`]: their `.deb`s, from the manifests in `fixtures/`;
 //! - [`releases`]: a versioned bucket with `hoist release`, `rollback` and `history`;
 //! - [`bootstrap`]: each host's agent config, user-data and port;
+//! - [`instance`]: hosts with instance credentials (IMDSv2 stand-in), signed agent
+//!   releases, a dpkg lock held at boot;
 //! - [`probe`]: what a host serves, its units' state, dpkg and the agent's state;
 //! - [`interrupts`]: clean-up on Ctrl-C for the demo and the fleet benchmark.
 //!
@@ -17,6 +19,7 @@
 
 pub mod artifacts;
 pub mod bootstrap;
+pub mod instance;
 pub mod interrupts;
 pub mod packages;
 pub mod probe;

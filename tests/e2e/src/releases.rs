@@ -59,7 +59,9 @@ impl<'a> Bucket<'a> {
 
     /// `hoist cloud-init` for a host whose agent runs with `agent_config`: the
     /// user-data that installs the agent released to [`AGENT_KEY`] (presigned URL,
-    /// SHA-256 from the release metadata), and the command line that rendered it.
+    /// pinned SHA-256; the signature is checked with the agent watch's `public_key`,
+    /// and not at all — `--allow-unsigned` — when the config has none), and the
+    /// command line that rendered it.
     ///
     /// # Panics
     /// When the command fails (with its output).
@@ -69,9 +71,16 @@ impl<'a> Bucket<'a> {
         std::io::Write::write_all(&mut file, agent_config.as_bytes())
             .expect("write the agent config");
         let mut cmd = self.hoist("cloud-init");
-        cmd.arg("--agent-config")
-            .arg(file.path())
-            .args(["--key", AGENT_KEY, "--expires", "1h"]);
+        cmd.arg("--agent-config").arg(file.path()).args([
+            "--key",
+            AGENT_KEY,
+            "--presign",
+            "--expires",
+            "1h",
+        ]);
+        if !agent_config.contains("public_key") {
+            cmd.arg("--allow-unsigned");
+        }
         let command = describe(&cmd);
         let out = checked(&mut cmd, "hoist cloud-init");
         let user_data = String::from_utf8(out.stdout).expect("hoist cloud-init prints UTF-8");

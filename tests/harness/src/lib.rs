@@ -11,6 +11,9 @@
 //! - [`container`]: real Debian 12 hosts booted by systemd-nspawn (systemd +
 //!   cloud-init) over a throwaway overlay of a cached root.
 //!
+//! - [`imds`]: a stand-in for the EC2 instance metadata service (IMDSv2) that hands
+//!   out instance-role credentials.
+//!
 //! - [`captured_log`]: a child's stderr captured line by line, to wait for a log line.
 //!
 //! - [`workspace_bins`]: the `hoist` CLI, `hoist-agent` and `hello` variants built for
@@ -21,6 +24,7 @@
 pub mod captured_log;
 pub mod container;
 pub mod hello;
+pub mod imds;
 pub mod s3server;
 pub mod sandbox;
 pub mod workspace_bins;

@@ -362,6 +362,41 @@ admin_token = "{admin_token}"
         }
     }
 
+    /// A second access key of garage, allowed to read `bucket` only (as an instance
+    /// role would be), for tests that must tell whose signature a request carries.
+    ///
+    /// Panics if the server refuses, or when asked of moto (which checks no keys).
+    pub fn read_only_key(&self, name: &str, bucket: &str) -> Credentials {
+        assert_eq!(
+            self.kind,
+            ServerKind::Garage,
+            "moto accepts any key; read-only keys need garage"
+        );
+        let credentials = Credentials {
+            access_key_id: format!("GK{}", random_hex(12)),
+            secret_access_key: random_hex(32),
+            region: self.credentials.region.clone(),
+        };
+        self.garage_cli(&[
+            "key",
+            "import",
+            "--yes",
+            "-n",
+            name,
+            &credentials.access_key_id,
+            &credentials.secret_access_key,
+        ]);
+        self.garage_cli(&[
+            "bucket",
+            "allow",
+            "--read",
+            bucket,
+            "--key",
+            &credentials.access_key_id,
+        ]);
+        credentials
+    }
+
     /// Runs garage's admin CLI against this server; panics with its output on failure.
     fn garage_cli(&self, args: &[&str]) {
         let config = self
