@@ -71,7 +71,8 @@ struct UnitState {
     load_state: String,
     /// `/lib/systemd/system/UNIT` exists.
     unit_file: bool,
-    /// `/etc/systemd/system/multi-user.target.wants/UNIT` exists.
+    /// The link `/etc/systemd/system/multi-user.target.wants/UNIT` exists (even
+    /// dangling: a unit removed without being disabled leaves one).
     wants_link: bool,
 }
 
@@ -85,12 +86,13 @@ impl UnitState {
             }
         };
         let exists = |path: &str| host.exec(&["test", "-e", path]).unwrap().success();
+        let link = |path: &str| host.exec(&["test", "-L", path]).unwrap().success();
         UnitState {
             is_enabled: systemctl("is-enabled"),
             is_active: systemctl("is-active"),
             load_state: host.unit_property(unit, "LoadState").unwrap(),
             unit_file: exists(&format!("/lib/systemd/system/{unit}")),
-            wants_link: exists(&format!(
+            wants_link: link(&format!(
                 "/etc/systemd/system/multi-user.target.wants/{unit}"
             )),
         }
