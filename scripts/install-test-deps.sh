@@ -42,8 +42,12 @@ apt_packages=(
     util-linux    # unshare: private mount namespaces for sandboxes
     curl ca-certificates  # fetching presigned URLs in tests
     cloud-init    # `cloud-init schema` validates rendered user-data (disabled at boot below)
+    git           # `hoist release` records the commit; its test makes a repository
+    procps        # pgrep: tests prove no container process is left behind
+    binutils      # strip and ar: agent test packages, .deb member checks
+    mount         # mount: the container harness mounts its overlays
 )
-[ $want_bench = 1 ] && apt_packages+=(wrk hyperfine procps)
+[ $want_bench = 1 ] && apt_packages+=(wrk hyperfine)
 
 missing=()
 for p in "${apt_packages[@]}"; do

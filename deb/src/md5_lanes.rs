@@ -497,14 +497,20 @@ mod tests {
                 // SAFETY: AVX2 is there (checked above).
                 unsafe { compress_avx2(&mut avx2, &block) };
                 assert_eq!(avx2, portable);
+            } else {
+                eprintln!("skipped: the AVX2 comparison (this CPU has no AVX2)");
             }
             if std::arch::is_x86_feature_detected!("avx512f") {
                 let mut avx512 = state;
                 // SAFETY: AVX-512F is there (checked above).
                 unsafe { compress_avx512(&mut avx512, &block) };
                 assert_eq!(avx512, portable);
+            } else {
+                eprintln!("skipped: the AVX-512 comparison (this CPU has no AVX-512F)");
             }
         }
+        #[cfg(not(target_arch = "x86_64"))]
+        eprintln!("skipped: the AVX2 and AVX-512 comparisons (not an x86_64 CPU)");
         compressor()(&mut state, &block);
         assert_eq!(state, portable);
         let digests = digest_all(&messages);

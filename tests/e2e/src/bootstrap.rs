@@ -60,7 +60,8 @@ impl HostPlan {
     }
 
     /// `/etc/hoist/agent.toml` for this host: watch `hello` (reload the unit, health
-    /// check on this host's port) and the agent itself, in `bucket`.
+    /// check on this host's port) and the agent itself, in `bucket`, each accepting
+    /// only releases signed with the bucket's key.
     pub fn agent_config(&self, bucket: &Bucket<'_>) -> String {
         let s3 = |key: &str| {
             format!(
@@ -82,6 +83,7 @@ impl HostPlan {
 name = "hello"
 package = "hello"
 s3 = {hello_s3}
+public_key = "{public_key}"
 signal = {{ kind = "systemd", unit = "hello.service" }}
 health = {{ kind = "http", url = "http://127.0.0.1:{port}/healthz", within = "10s" }}
 
@@ -89,10 +91,12 @@ health = {{ kind = "http", url = "http://127.0.0.1:{port}/healthz", within = "10
 name = "hoist-agent"
 package = "hoist-agent"
 s3 = {agent_s3}
+public_key = "{public_key}"
 "#,
             name = self.name,
             hello_s3 = s3(HELLO_KEY),
             agent_s3 = s3(AGENT_KEY),
+            public_key = bucket.public_key(),
             port = self.port,
         )
     }

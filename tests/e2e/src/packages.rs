@@ -68,11 +68,18 @@ fn build_from_template(
         .replace("@UNIT@", &absolute(&unit_path).display().to_string());
     std::fs::write(&manifest, rendered)
         .unwrap_or_else(|e| panic!("cannot write {}: {e}", manifest.display()));
+    build_manifest(&manifest, package, version, out_dir)
+}
 
+/// `hoist build --manifest MANIFEST --version VERSION --out-dir OUT_DIR` for `package`.
+///
+/// # Panics
+/// When `hoist build` fails (with its output).
+pub fn build_manifest(manifest: &Path, package: &str, version: &str, out_dir: &Path) -> Deb {
     let mut cmd = Command::new(artifacts::hoist());
     cmd.arg("build")
         .arg("--manifest")
-        .arg(&manifest)
+        .arg(manifest)
         .args(["--version", version])
         .arg("--out-dir")
         .arg(out_dir);

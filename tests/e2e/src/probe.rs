@@ -217,3 +217,57 @@ pub fn dpkg_installs(host: &Host) -> Vec<String> {
         .map(str::to_owned)
         .collect()
 }
+
+/// The processes of `unit` on `host` (its cgroup's `cgroup.procs`, pids in the host's
+/// pid namespace, as `MainPID` and hello's `x-hello-pid`); empty when it has none.
+///
+/// # Panics
+/// When systemctl or reading the cgroup fails.
+pub fn unit_processes(host: &Host, unit: &str) -> Vec<u32> {
+    let cgroup = host
+        .unit_property(unit, "ControlGroup")
+        .unwrap_or_else(|e| panic!("ControlGroup of {unit} on {}: {e}", host.name()));
+    if cgroup.is_empty() {
+        return Vec::new();
+    }
+    let procs = format!("/sys/fs/cgroup{cgroup}/cgroup.procs");
+    let out = host
+        .exec(&["cat", &procs])
+        .and_then(|o| o.ok())
+        .unwrap_or_else(|e| panic!("{procs} on {}: {e}", host.name()));
+    out.stdout
+        .lines()
+        .filter_map(|line| line.trim().parse().ok())
+        .collect()
+}
+
+/// Polls until `unit`'s only process is its `MainPID` and that is not one of
+/// `replaced`: every process it handed over from (or rolled back from) has drained
+/// and exited. Returns the MainPID.
+///
+/// # Panics
+/// When `timeout` passes first, with the unit's processes and the host's journals.
+pub fn wait_handed_over(host: &Host, unit: &str, replaced: &[u32], timeout: Duration) -> u32 {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let main = host
+            .main_pid(unit)
+            .unwrap_or_else(|e| panic!("MainPID of {unit} on {}: {e}", host.name()));
+        let processes = unit_processes(host, unit);
+        if let Some(main) = main
+            && processes == [main]
+            && !replaced.contains(&main)
+        {
+            return main;
+        }
+        if Instant::now() >= deadline {
+            panic!(
+                "{unit} on {} still runs {processes:?} (MainPID {main:?}, replaced {replaced:?}) \
+                 after {timeout:?}\n{}",
+                host.name(),
+                diagnostics(host)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}

@@ -1,5 +1,6 @@
 //! Releases in a versioned bucket of a real S3 server (moto on 127.0.0.1), made with
-//! the real `hoist release` and `hoist rollback`.
+//! the real `hoist release` and `hoist rollback`, every release signed with a key
+//! pair made for the bucket by `hoist keygen` (the hosts' agents get its public key).
 
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
@@ -14,11 +15,60 @@ pub const HELLO_KEY: &str = "releases/hello.deb";
 /// The object key the agent is released to.
 pub const AGENT_KEY: &str = "releases/hoist-agent.deb";
 
-/// A versioned bucket on `server`.
+/// A versioned bucket on `server`, and the key its releases are signed with.
 #[derive(Debug)]
 pub struct Bucket<'a> {
     server: &'a S3Server,
     name: String,
+    key: SigningKey,
+}
+
+/// A minisign key pair written by `hoist keygen` into a directory of its own, its
+/// secret key encrypted with a random password.
+#[derive(Debug)]
+struct SigningKey {
+    dir: tempfile::TempDir,
+    password: String,
+    public: String,
+}
+
+impl SigningKey {
+    /// `hoist keygen` with `HOIST_SIGN_PASSWORD`.
+    fn generate() -> SigningKey {
+        let dir = tempfile::Builder::new()
+            .prefix("hoist-e2e-key-")
+            .tempdir()
+            .expect("create a directory for the signing key");
+        let password = std::fs::read_to_string("/proc/sys/kernel/random/uuid")
+            .expect("read a random password from the kernel")
+            .trim()
+            .to_owned();
+        let mut cmd = Command::new(artifacts::hoist());
+        cmd.arg("keygen")
+            .arg("--secret-key")
+            .arg(dir.path().join("hoist.key"))
+            .arg("--public-key")
+            .arg(dir.path().join("hoist.pub"))
+            .env("HOIST_SIGN_PASSWORD", &password)
+            .stdin(std::process::Stdio::null());
+        checked(&mut cmd, "hoist keygen");
+        let text = std::fs::read_to_string(dir.path().join("hoist.pub"))
+            .expect("hoist keygen wrote the public key");
+        let public = text
+            .lines()
+            .nth(1)
+            .unwrap_or_else(|| panic!("no key line in the public key file: {text:?}"))
+            .to_owned();
+        SigningKey {
+            dir,
+            password,
+            public,
+        }
+    }
+
+    fn secret_key(&self) -> std::path::PathBuf {
+        self.dir.path().join("hoist.key")
+    }
 }
 
 /// What a release or rollback returned.
@@ -44,7 +94,14 @@ impl<'a> Bucket<'a> {
         Bucket {
             server,
             name: name.to_owned(),
+            key: SigningKey::generate(),
         }
+    }
+
+    /// The public key every release of this bucket is signed for (the key line of
+    /// the minisign public key file): what `public_key` in an agent's watch holds.
+    pub fn public_key(&self) -> &str {
+        &self.key.public
     }
 
     /// The bucket's name.
@@ -87,13 +144,17 @@ impl<'a> Bucket<'a> {
         (user_data, command)
     }
 
-    /// `hoist release --deb DEB --key KEY`; returns the new VersionId.
+    /// `hoist release --deb DEB --key KEY --sign-key …` (signed with the bucket's
+    /// key); returns the new VersionId.
     ///
     /// # Panics
     /// When the release fails (with hoist's output).
     pub fn release(&self, deb: &Deb, key: &str) -> Released {
         let mut cmd = self.hoist("release");
         cmd.arg("--deb").arg(&deb.path).args(["--key", key]);
+        cmd.arg("--sign-key")
+            .arg(self.key.secret_key())
+            .env("HOIST_SIGN_PASSWORD", &self.key.password);
         self.run(
             cmd,
             &format!("hoist release {} {}", deb.package, deb.version),

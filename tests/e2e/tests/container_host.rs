@@ -6,7 +6,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use hoist_testkit::container::{Host, HostSpec};
+use hoist_testkit::container::{Host, HostSpec, mounts_mentioning};
 
 /// user-data that writes a file, appends a line on every run of runcmd, and
 /// records the instance id cloud-init saw.
@@ -84,10 +84,25 @@ fn boots_systemd_and_cloud_init_from_a_nocloud_seed_and_reboots() {
     let own_cgroup = unified("self");
     assert_ne!(host_cgroup, own_cgroup);
 
-    // Commands run in the host's own pid namespace and, through run_in_unit, in its
-    // cgroups as a transient service.
-    let pid = host.exec(&["sh", "-c", "echo $$"]).unwrap().ok().unwrap();
-    assert_ne!(pid.stdout.trim(), "", "no pid printed");
+    // Commands run in the host's own pid namespace (that of its PID 1, not the
+    // test's) and, through run_in_unit, in its cgroups as a transient service.
+    let pid_ns = |pid: &str| {
+        std::fs::read_link(format!("/proc/{pid}/ns/pid"))
+            .unwrap()
+            .display()
+            .to_string()
+    };
+    let inside = host
+        .exec(&["readlink", "/proc/self/ns/pid"])
+        .unwrap()
+        .ok()
+        .unwrap();
+    assert_eq!(
+        inside.stdout.trim(),
+        pid_ns(&host.pid1().unwrap().to_string()),
+        "exec runs in the pid namespace of the host's PID 1"
+    );
+    assert_ne!(inside.stdout.trim(), pid_ns("self"), "not in the test's");
     let cgroup = host
         .run_in_unit(&["cat", "/proc/self/cgroup"])
         .unwrap()
@@ -147,34 +162,47 @@ fn a_panicking_test_still_removes_its_host() {
     let (tx, rx) = std::sync::mpsc::channel();
     let result = std::thread::spawn(move || {
         let host = Host::boot("e2e-panic", "#cloud-config\n{}\n", None).unwrap();
-        tx.send((host.dir().to_owned(), host.pid1().unwrap()))
+        // The overlay lives in a private mount namespace: seen there while the host runs.
+        let mounts = mounts_mentioning(&host.dir().display().to_string());
+        let running = pgrep_full(&host.dir().display().to_string());
+        tx.send((host.dir().to_owned(), host.pid1().unwrap(), mounts, running))
             .unwrap();
         panic!("the test fails while its host runs");
     })
     .join();
     assert!(result.is_err(), "the thread was meant to panic");
-    let (dir, pid1) = rx.recv().unwrap();
+    let (dir, pid1, mounts_while_running, running) = rx.recv().unwrap();
+    assert!(
+        !running.is_empty(),
+        "pgrep did not find the running host's nspawn, so its absence below would prove nothing"
+    );
+    assert!(
+        mounts_while_running
+            .iter()
+            .any(|m| m.contains("overlay") && m.contains("upperdir=")),
+        "the overlay of the running host was not found in any mount namespace, so its \
+         absence below would prove nothing: {mounts_while_running:?}"
+    );
     assert!(!dir.exists(), "{} was not removed", dir.display());
     assert!(
         !PathBuf::from(format!("/proc/{pid1}")).exists(),
         "PID 1 {pid1} still runs"
     );
-    let nspawns = std::process::Command::new("pgrep")
-        .args(["-f", &dir.display().to_string()])
-        .output()
-        .unwrap();
+    let nspawns = pgrep_full(&dir.display().to_string());
+    assert!(nspawns.is_empty(), "left running: {nspawns}");
+    let mounts = mounts_mentioning(&dir.display().to_string());
     assert!(
-        nspawns.stdout.is_empty(),
-        "left running: {}",
-        String::from_utf8_lossy(&nspawns.stdout)
-    );
-    let mounts = std::process::Command::new("findmnt")
-        .args(["-rn", "-o", "TARGET"])
-        .output()
-        .unwrap();
-    assert!(
-        !String::from_utf8_lossy(&mounts.stdout).contains(&dir.display().to_string()),
-        "a mount of {} is left",
+        mounts.is_empty(),
+        "mounts of {} are left: {mounts:?}",
         dir.display()
     );
+}
+
+/// `pgrep -f -a PATTERN`: the processes whose command line matches, one a line.
+fn pgrep_full(pattern: &str) -> String {
+    let out = std::process::Command::new("pgrep")
+        .args(["-f", "-a", pattern])
+        .output()
+        .expect("pgrep (procps) is needed: scripts/install-test-deps.sh installs it");
+    String::from_utf8_lossy(&out.stdout).into_owned()
 }

@@ -20,11 +20,13 @@ use hoist_e2e::bootstrap::{HostPlan, TEST_POLL_INTERVAL, TEST_POLL_JITTER, boot_
 use hoist_e2e::packages::{Deb, agent_deb, hello_deb};
 use hoist_e2e::probe::{
     UnitSnapshot, agent_status, diagnostics, dpkg_installs, installed_version, served,
-    wait_all_serving, wait_serving,
+    wait_all_serving, wait_handed_over, wait_serving,
 };
 use hoist_e2e::releases::{AGENT_KEY, Bucket, HELLO_KEY};
 use hoist_testkit::container::Host;
-use hoist_testkit::hello::{Broken, Load, LoadConfig, build_hello};
+use hoist_testkit::hello::{
+    Broken, Load, LoadConfig, LoadReport, Sample, Window, build_hello, wait_until,
+};
 use hoist_testkit::s3server::S3Server;
 use sha2::{Digest as _, Sha256};
 
@@ -95,9 +97,79 @@ fn load_config() -> LoadConfig {
     }
 }
 
+/// Requests of each kind that must start inside a change window on a host: the load
+/// sends hundreds a second of the quick kinds and ten of the slow one, and a window
+/// lasts seconds (release, a poll, dpkg, the handoff, the old process's drain).
+const E2E_MIN_REQUESTS: usize = 20;
+/// Latency bound inside a change window on a host (beyond what a slow request asks
+/// for): the handoff takes milliseconds; this leaves room for dpkg and a busy machine
+/// and still fails a stall that the 30 s request timeout would let pass.
+const E2E_MAX_LATENCY: Duration = Duration::from_secs(3);
+
+/// Runs `change` (a release or rollback) under load until `hello.service` serves
+/// `expect` and every process it replaced has exited, and returns the load's report
+/// with the window (from the change to the last replaced process gone).
+fn under_load<T>(
+    host: &Host,
+    plan: &HostPlan,
+    expect: &str,
+    change: impl FnOnce() -> T,
+    since: impl FnOnce(&T) -> Instant,
+) -> (T, Duration, LoadReport, Window) {
+    let old = host
+        .main_pid("hello.service")
+        .unwrap_or_else(|e| panic!("MainPID of hello.service on {}: {e}", host.name()));
+    let load = Load::start(plan.addr(), load_config());
+    wait_until("the load to get going", Duration::from_secs(10), || {
+        (load.progress().0 >= 100).then_some(())
+    });
+    let from = load.elapsed();
+    let changed = change();
+    let took = wait_serving(
+        host,
+        plan.addr(),
+        expect,
+        since(&changed),
+        PROPAGATION_DEADLINE,
+    );
+    wait_handed_over(
+        host,
+        "hello.service",
+        &Vec::from_iter(old),
+        PROPAGATION_DEADLINE,
+    );
+    let window = Window {
+        span: from..load.elapsed(),
+        min_requests: E2E_MIN_REQUESTS,
+        max_latency: E2E_MAX_LATENCY,
+    };
+    (changed, took, load.stop(), window)
+}
+
+/// Panics with the load's problems in `window` (failed requests other than the
+/// `tolerated` ones, dead workers, too few requests, slow ones) and the host's journals.
+fn assert_clean_window(
+    host: &Host,
+    report: &LoadReport,
+    window: &Window,
+    tolerated: impl Fn(&Sample) -> bool,
+    what: &str,
+) {
+    let problems = report.window_problems(window, tolerated);
+    assert!(
+        problems.is_empty(),
+        "{what}:\n- {}\n{}{}",
+        problems.join("\n- "),
+        report.summary(),
+        diagnostics(host)
+    );
+}
+
 /// Releases (or rolls back) under load and asserts the zero-downtime guarantees:
-/// the host serves `expect`, no request failed, `hello.service` handed over to a new
-/// MainPID and never left the active state. Returns a line of figures.
+/// the host serves `expect`; from the change until the old process has exited no
+/// request failed or took longer than [`E2E_MAX_LATENCY`], with at least
+/// [`E2E_MIN_REQUESTS`] of each kind; `hello.service` handed over to a new MainPID
+/// and never left the active state. Returns a line of figures.
 fn change_under_load(
     host: &Host,
     plan: &HostPlan,
@@ -105,34 +177,28 @@ fn change_under_load(
     change: impl FnOnce() -> hoist_e2e::releases::Released,
 ) -> String {
     let before = UnitSnapshot::take(host, "hello.service");
-    let load = Load::start(plan.addr(), load_config());
-    let released = change();
-    let took = wait_serving(host, plan.addr(), expect, released.at, PROPAGATION_DEADLINE);
-    // Keep the load on across the old process's drain, then a little longer.
-    let drained = Instant::now() + Duration::from_secs(2);
-    while Instant::now() < drained {
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    let report = load.stop();
+    let (_, took, report, window) = under_load(host, plan, expect, change, |r| r.at);
     let after = UnitSnapshot::take(host, "hello.service");
-    let total: usize = report.samples.len();
     let line = format!(
-        "{}: {expect} serving {took:.2?} after the command returned; {total} requests, {} failed",
+        "{}: {expect} serving {took:.2?} after the command returned; {} requests in the {:.2?} \
+         window until the old process exited, {} failed, slowest {:.2?}",
         host.name(),
-        report.total_failed()
+        report
+            .samples
+            .iter()
+            .filter(|s| window.span.contains(&s.start))
+            .count(),
+        window.span.end.saturating_sub(window.span.start),
+        report.total_failed(),
+        report.max_latency()
     );
     println!("{line}");
-    assert!(
-        total > 100,
-        "too little load to show anything: {}",
-        report.summary()
-    );
-    assert_eq!(
-        report.total_failed(),
-        0,
-        "requests failed while {expect} was rolled out:\n{}\n{}",
-        report.summary(),
-        diagnostics(host)
+    assert_clean_window(
+        host,
+        &report,
+        &window,
+        |_| false,
+        &format!("requests failed or stalled while {expect} was rolled out"),
     );
     before.assert_handed_over_to(&after, &diagnostics(host));
     line
@@ -236,29 +302,42 @@ fn one_host_bootstraps_follows_releases_rolls_back_updates_its_agent_and_reboots
         "{status:#}"
     );
 
-    // --- a release that fails its health check ------------------------------------
+    // --- a release that fails its health check, under load ---------------------------
+    // From the release until 1.0.0 serves again and the processes it replaced have
+    // exited: every request is answered in time, and the only non-200 answers are the
+    // broken process's own 500s.
     let installs_before = dpkg_installs(&host).len();
-    let broken = bucket.release(&pkgs.hello_broken, HELLO_KEY);
-    let marked_bad = Instant::now() + PROPAGATION_DEADLINE;
-    let bad = loop {
-        let status = agent_status(&host);
-        let bad: Vec<serde_json::Value> = status["watches"]["hello"]["bad"]
-            .as_array()
-            .cloned()
-            .unwrap_or_default();
-        if let Some(entry) = bad
-            .iter()
-            .find(|b| b["version_id"] == broken.version_id.as_str())
-        {
-            break entry.clone();
-        }
-        assert!(
-            Instant::now() < marked_bad,
-            "the broken release was not marked bad:\n{status:#}\n{}",
-            diagnostics(&host)
-        );
-        std::thread::sleep(Duration::from_millis(250));
-    };
+    let good_pid = host.main_pid("hello.service").unwrap();
+    let (bad, _, report, window) = under_load(
+        &host,
+        &plan,
+        "1.0.0",
+        || {
+            let broken = bucket.release(&pkgs.hello_broken, HELLO_KEY);
+            let marked_bad = Instant::now() + PROPAGATION_DEADLINE;
+            loop {
+                let status = agent_status(&host);
+                let bad = status["watches"]["hello"]["bad"]
+                    .as_array()
+                    .and_then(|bad| {
+                        bad.iter()
+                            .find(|b| b["version_id"] == broken.version_id.as_str())
+                    })
+                    .cloned();
+                if let Some(entry) = bad {
+                    break (broken, entry);
+                }
+                assert!(
+                    Instant::now() < marked_bad,
+                    "the broken release was not marked bad:\n{status:#}\n{}",
+                    diagnostics(&host)
+                );
+                std::thread::sleep(Duration::from_millis(250));
+            }
+        },
+        |(broken, _)| broken.at,
+    );
+    let (broken, bad) = bad;
     let line = format!(
         "{}: broken release 3.0.0 rolled back and marked bad {:.2?} after the release returned ({})",
         host.name(),
@@ -267,12 +346,30 @@ fn one_host_bootstraps_follows_releases_rolls_back_updates_its_agent_and_reboots
     );
     println!("{line}");
     record.push(line);
-    wait_serving(
+    let restored_pid = host.main_pid("hello.service").unwrap();
+    let answered_500: std::collections::BTreeSet<u32> = report
+        .samples
+        .iter()
+        .filter(|s| s.status == Some(500))
+        .filter_map(|s| s.served_by)
+        .collect();
+    assert_eq!(
+        answered_500.len(),
+        1,
+        "one broken process answered 500 (the load must meet it): {answered_500:?}\n{}",
+        report.summary()
+    );
+    let broken_pid = answered_500.first().copied();
+    assert!(
+        broken_pid != good_pid && broken_pid != restored_pid,
+        "a 1.0.0 process answered 500: {broken_pid:?} ({good_pid:?} before, {restored_pid:?} after)"
+    );
+    assert_clean_window(
         &host,
-        plan.addr(),
-        "1.0.0",
-        Instant::now(),
-        Duration::from_secs(30),
+        &report,
+        &window,
+        |s: &Sample| s.status == Some(500) && s.served_by == broken_pid,
+        "requests failed or stalled between the broken release and 1.0.0 serving again",
     );
     assert_eq!(installed_version(&host, "hello").as_deref(), Some("1.0.0"));
     assert_eq!(

@@ -39,6 +39,7 @@ mod rootfs;
 pub use command::Output;
 pub use error::ContainerError;
 pub use host::{Host, HostSpec, UnitJob, kill_hosts_of_this_process, sweep_stale_hosts};
+pub use procfs::mounts_mentioning;
 pub use rootfs::{ContainerRoot, PACKAGES, RECIPE};
 
 /// The host tools containers need, with the Debian package of each.

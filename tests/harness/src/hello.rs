@@ -31,5 +31,5 @@ mod process;
 
 pub use build::{Broken, build_hello, replace_like_dpkg};
 pub use http::{HelloInfo, HttpResponse, SlowRequest, get};
-pub use load::{Load, LoadConfig, LoadReport, RequestKind, Sample};
+pub use load::{Load, LoadConfig, LoadReport, RequestKind, Sample, Window, WorkerFailure};
 pub use process::{HelloCommand, HelloProcess, free_port, pid_alive, wait_until};

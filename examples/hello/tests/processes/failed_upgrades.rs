@@ -4,13 +4,14 @@
 use std::time::Duration;
 
 use hoist_testkit::hello::{
-    Broken, HelloCommand, Load, LoadConfig, build_hello, get, pid_alive, replace_like_dpkg,
+    Broken, HelloCommand, Load, LoadConfig, Window, build_hello, get, pid_alive, replace_like_dpkg,
     wait_until,
 };
 use nix::sys::signal::Signal;
 
 use crate::support::{
-    REQUEST, START, UPGRADE, assert_served_by, hello_binary, install, is_zombie_child_of, log_field,
+    EXIT, REQUEST, START, UPGRADE, assert_served_by, hello_binary, install, is_zombie_child_of,
+    log_field,
 };
 
 const VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -24,7 +25,7 @@ fn crashing_and_hanging_successors_leave_the_old_process_serving() {
     let good = build_hello("2.0.0", None);
     let dir = tempfile::tempdir().unwrap();
     let installed = install(&hello_binary(), dir.path());
-    let hello = HelloCommand::new(&installed)
+    let mut hello = HelloCommand::new(&installed)
         .ready_timeout(READY_TIMEOUT)
         .spawn();
     let first = hello.wait_serving(START);
@@ -34,6 +35,7 @@ fn crashing_and_hanging_successors_leave_the_old_process_serving() {
     });
 
     // 1. A successor that exits before it is ready.
+    let change = load.elapsed();
     replace_like_dpkg(&crash, &installed);
     hello.signal(first.pid, Signal::SIGUSR2);
     let failure = hello.wait_for_log("upgrade failed", 1, UPGRADE);
@@ -65,13 +67,19 @@ fn crashing_and_hanging_successors_leave_the_old_process_serving() {
     );
     assert_served_by(&hello, first.pid, VERSION);
 
-    // 3. A good binary afterwards takes over.
+    // 3. A good binary afterwards takes over; the window closes when the first
+    //    process has drained and exited.
     replace_like_dpkg(&good, &installed);
     let successor = hello.upgrade(UPGRADE);
     assert_served_by(&hello, successor, "2.0.0");
+    hello.wait_exit(EXIT);
+    let window = Window::new(change..load.elapsed());
 
     let report = load.stop();
-    assert_eq!(report.total_failed(), 0, "{}", report.summary());
+    report.assert_window(
+        &window,
+        "while successors crashed and hung, and a good one took over",
+    );
 }
 
 #[test]

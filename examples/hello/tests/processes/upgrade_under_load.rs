@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use hoist_testkit::hello::{
-    HelloCommand, Load, LoadConfig, RequestKind, SlowRequest, pid_alive, wait_until,
+    HelloCommand, Load, LoadConfig, RequestKind, SlowRequest, Window, pid_alive, wait_until,
 };
 
 use crate::support::{EXIT, REQUEST, START, UPGRADE, assert_served_by, hello_binary};
@@ -24,6 +24,7 @@ fn fifty_upgrades_under_load_fail_no_request_and_finish_every_slow_one() {
         (load.progress().0 >= 100).then_some(())
     });
 
+    let change = load.elapsed();
     let mut serving = vec![first.pid];
     let mut slow_at_the_upgraded_process = 0;
     for round in 1..=UPGRADES {
@@ -61,26 +62,24 @@ fn fifty_upgrades_under_load_fail_no_request_and_finish_every_slow_one() {
 
     let last = *serving.last().expect("pids");
     assert_served_by(&hello, last, VERSION);
-    let report = load.stop();
-    assert_eq!(report.total_failed(), 0, "{}", report.summary());
-    for kind in [
-        RequestKind::KeepAlive,
-        RequestKind::NewConnection,
-        RequestKind::Slow,
-    ] {
-        assert!(
-            report.ok(kind) > UPGRADES,
-            "too little {kind:?} load:\n{}",
-            report.summary()
-        );
-    }
-
-    // Every replaced process drains and exits; the first one (our child) with 0.
+    // Every replaced process drains and exits, under load until the last has.
     for pid in &serving[..serving.len() - 1] {
         wait_until(&format!("pid {pid} to exit after draining"), EXIT, || {
             (!pid_alive(*pid)).then_some(())
         });
     }
+    let window = Window::new(change..load.elapsed());
+    let report = load.stop();
+    report.assert_window(&window, &format!("{UPGRADES} upgrades"));
+    for kind in RequestKind::ALL {
+        assert!(
+            report.started_within(kind, &window.span) > UPGRADES,
+            "too little {kind:?} load:\n{}",
+            report.summary()
+        );
+    }
+
+    // The first process (our child) exited with 0.
     let status = hello.wait_exit(Duration::from_secs(1));
     assert_eq!(status.code(), Some(0));
     assert_eq!(hello.log_count("upgrade complete"), UPGRADES);

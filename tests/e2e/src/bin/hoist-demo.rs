@@ -17,11 +17,11 @@ use std::time::{Duration, Instant};
 
 use hoist_e2e::bootstrap::HostPlan;
 use hoist_e2e::packages::{agent_deb, hello_deb};
-use hoist_e2e::probe::{UnitSnapshot, served, wait_serving};
+use hoist_e2e::probe::{UnitSnapshot, served, wait_handed_over, wait_serving};
 use hoist_e2e::releases::{AGENT_KEY, Bucket, HELLO_KEY, Released};
 use hoist_e2e::{artifacts, interrupts};
 use hoist_testkit::container::{self, Host};
-use hoist_testkit::hello::{Load, LoadConfig, LoadReport, build_hello};
+use hoist_testkit::hello::{Load, LoadConfig, LoadReport, Window, build_hello, wait_until};
 use hoist_testkit::s3server::S3Server;
 
 /// Bound for each wait of the demo.
@@ -37,7 +37,7 @@ fn main() -> ExitCode {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => {
             eprintln!(
-                "demo: requests failed or the service was restarted during an upgrade (see above)"
+                "demo: requests failed or stalled, or the service was restarted during an upgrade (see above)"
             );
             ExitCode::FAILURE
         }
@@ -61,6 +61,9 @@ struct Rollout {
     label: &'static str,
     propagation: Duration,
     report: LoadReport,
+    /// From the command until the old process exited: no failure, enough requests,
+    /// none slower than the bound (see [`Window`]).
+    clean: bool,
     pids: (Option<u32>, Option<u32>),
     /// The unit stayed active throughout (reloaded, never stopped or restarted).
     stayed_up: bool,
@@ -99,9 +102,11 @@ fn run() -> Result<bool, String> {
     interrupts::kill_s3_server_on_signal(server.pid());
     let bucket = Bucket::create(&server, "hoist-demo");
     println!(
-        "  S3 endpoint {}, bucket `{}` with versioning",
+        "  S3 endpoint {}, bucket `{}` with versioning; releases signed with a key made by \
+         `hoist keygen` for this run (public key {}, in the host's agent.toml)",
         server.endpoint(),
-        bucket.name()
+        bucket.name(),
+        bucket.public_key()
     );
     for (deb, key) in [(&agent, AGENT_KEY), (&v1, HELLO_KEY)] {
         let r = bucket.release(deb, key);
@@ -169,7 +174,7 @@ fn run() -> Result<bool, String> {
             r.pids.0.map_or("-".into(), |p| p.to_string()),
             r.pids.1.map_or("-".into(), |p| p.to_string()),
         );
-        ok &= r.report.total_failed() == 0 && r.stayed_up;
+        ok &= r.clean && r.stayed_up;
     }
     println!(
         "  (propagation: from the hoist command returning to the host serving the new version; the agent polls every 2 s here, 10 s by default)"
@@ -192,24 +197,31 @@ fn rollout(
 ) -> Result<Rollout, String> {
     let before = UnitSnapshot::take(host, "hello.service");
     let load = Load::start(plan.addr(), LoadConfig::default());
+    wait_until("the load to get going", DEADLINE, || {
+        (load.progress().0 >= 100).then_some(())
+    });
+    let from = load.elapsed();
     let released = change();
     shown(&released.command);
     println!("    → VersionId {}", released.version_id);
     let propagation = wait_serving(host, plan.addr(), expect, released.at, DEADLINE);
-    // Let the old process drain while the load goes on.
-    let until = Instant::now() + Duration::from_secs(2);
-    while Instant::now() < until {
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    // The load goes on until the old process has drained and exited.
+    let replaced: Vec<u32> = before.main_pid.into_iter().collect();
+    wait_handed_over(host, "hello.service", &replaced, DEADLINE);
+    let window = Window::new(from..load.elapsed());
     let report = load.stop();
+    let problems = report.window_problems(&window, |_| false);
     let after = UnitSnapshot::take(host, "hello.service");
     let stayed_up = after.active == "active"
         && after.active_since == before.active_since
         && after.non_reload_jobs == before.non_reload_jobs;
     println!(
-        "  serving {expect} {propagation:.1?} after the command returned; {} requests, {} failed",
+        "  serving {expect} {propagation:.1?} after the command returned; {} requests, {} failed, \
+         slowest {:.0?} (bound {:?})",
         report.samples.len(),
         report.total_failed(),
+        report.max_latency(),
+        window.max_latency
     );
     println!(
         "  hello.service: MainPID {} → {}, {}",
@@ -221,7 +233,8 @@ fn rollout(
             "WAS STOPPED OR RESTARTED"
         }
     );
-    if report.total_failed() > 0 {
+    if !problems.is_empty() {
+        println!("  PROBLEMS:\n  - {}", problems.join("\n  - "));
         print!("{}", report.summary());
     }
     show_answer(plan.addr());
@@ -229,6 +242,7 @@ fn rollout(
         label,
         propagation,
         report,
+        clean: problems.is_empty(),
         pids: (before.main_pid, after.main_pid),
         stayed_up,
     })

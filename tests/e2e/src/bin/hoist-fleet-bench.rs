@@ -22,7 +22,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use hoist_e2e::bootstrap::{HostPlan, Polling, boot_all};
 use hoist_e2e::packages::{Deb, agent_deb, hello_deb};
-use hoist_e2e::probe::{UnitSnapshot, wait_all_serving, wait_serving};
+use hoist_e2e::probe::{UnitSnapshot, wait_all_serving, wait_handed_over, wait_serving};
 use hoist_e2e::releases::{AGENT_KEY, Bucket, HELLO_KEY};
 use hoist_e2e::{artifacts, interrupts};
 use hoist_testkit::container;
@@ -192,6 +192,9 @@ fn run(settings: &Settings) -> Result<bool, String> {
             released.took
         );
         for (i, ((host, before), took)) in hosts.iter().zip(&before).zip(&times).enumerate() {
+            // The load goes on until the old process has drained and exited.
+            let replaced: Vec<u32> = before.main_pid.into_iter().collect();
+            wait_handed_over(host, "hello.service", &replaced, RELEASE_DEADLINE);
             let after = UnitSnapshot::take(host, "hello.service");
             per_host[i].0.push(*took);
             line.push_str(&format!(" {}={:.2}s", host.name(), took.as_secs_f64()));
@@ -202,8 +205,6 @@ fn run(settings: &Settings) -> Result<bool, String> {
         }
         println!("{line}");
     }
-    // Keep the load on across the last drain.
-    std::thread::sleep(Duration::from_secs(2));
     let figures: Vec<HostFigures> = hosts
         .iter()
         .zip(loads)
@@ -252,8 +253,8 @@ fn summary(figures: &[HostFigures]) -> (String, bool) {
         "propagation: from `hoist release` returning until the host serves the new version\n",
     );
     out.push_str(&format!(
-        "{:<14} {:>9} {:>9} {:>10} {:>8} {:>10}\n",
-        "host", "median", "max", "requests", "failed", "handovers"
+        "{:<14} {:>9} {:>9} {:>10} {:>8} {:>9} {:>10}\n",
+        "host", "median", "max", "requests", "failed", "slowest", "handovers"
     ));
     let mut all = Vec::new();
     let (mut requests, mut failed, mut problems) = (0, 0, 0);
@@ -263,12 +264,13 @@ fn summary(figures: &[HostFigures]) -> (String, bool) {
         failed += host.load.total_failed();
         problems += host.handover_problems.len();
         out.push_str(&format!(
-            "{:<14} {:>8.2}s {:>8.2}s {:>10} {:>8} {:>7}/{}\n",
+            "{:<14} {:>8.2}s {:>8.2}s {:>10} {:>8} {:>8.2}s {:>7}/{}\n",
             host.name,
             median(&host.propagation).as_secs_f64(),
             max(&host.propagation).as_secs_f64(),
             host.load.samples.len(),
             host.load.total_failed(),
+            host.load.max_latency().as_secs_f64(),
             host.propagation.len() - host.handover_problems.len(),
             host.propagation.len()
         ));

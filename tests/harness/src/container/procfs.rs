@@ -92,7 +92,7 @@ pub(crate) fn processes_mentioning(needle: &str) -> Vec<String> {
 /// Mounts in any mount namespace of the machine whose mountinfo line mentions
 /// `needle` (a mount point under it, or an overlay whose lower/upper/work dir is
 /// under it), as `"ns=NAMESPACE LINE"`. Each namespace is read once.
-pub(crate) fn mounts_mentioning(needle: &str) -> Vec<String> {
+pub fn mounts_mentioning(needle: &str) -> Vec<String> {
     let mut seen = HashSet::new();
     let mut found = Vec::new();
     for pid in all_pids() {
