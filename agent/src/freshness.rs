@@ -263,7 +263,10 @@ mod tests {
             },
         ] {
             let e = authenticate(&key(), &meta(false), expected).unwrap_err();
-            assert!(e.contains("signed for s3://releases/hello/hello.deb"), "{e}");
+            assert!(
+                e.contains("signed for s3://releases/hello/hello.deb"),
+                "{e}"
+            );
         }
         let e = authenticate(
             &key(),

@@ -52,8 +52,16 @@ fn check_config_accepts_a_good_file_and_names_the_bad_field() {
     // allow_unsigned the watch is listed as unsigned.
     let keyless = check_config(WATCH);
     assert_eq!(keyless.status.code(), Some(1), "{}", text(&keyless));
-    for needle in ["`hello` has no public key", "public_key", "allow_unsigned = true"] {
-        assert!(text(&keyless).contains(needle), "{needle}: {}", text(&keyless));
+    for needle in [
+        "`hello` has no public key",
+        "public_key",
+        "allow_unsigned = true",
+    ] {
+        assert!(
+            text(&keyless).contains(needle),
+            "{needle}: {}",
+            text(&keyless)
+        );
     }
     let second = WATCH.replace("\"hello\"", "\"web\"");
     let unsigned = check_config(&format!(

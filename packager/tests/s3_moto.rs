@@ -365,7 +365,6 @@ fn bad_package_and_key_files_are_clear_errors() {
     let err = fails(run(hoist(&server, dir.path())
         .args([
             "release",
-            "--unsigned",
             "--bucket",
             "rel",
             "--sign-key",

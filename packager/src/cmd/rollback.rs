@@ -209,8 +209,12 @@ pub async fn run(args: RollbackArgs) -> anyhow::Result<()> {
         describe(Some(target)),
         m.sha256.as_deref().unwrap_or("-")
     );
-    if let Some(statement) = &report.rollback_statement {
-        eprintln!("  signed: {statement}");
+    match &report.rollback_statement {
+        Some(statement) => eprintln!("  signed: {statement}"),
+        None if signer.is_none() => eprintln!(
+            "  UNSIGNED copy (--unsigned): agents with a public key refuse it as a downgrade"
+        ),
+        None => {}
     }
     println!("{}", report.new_version_id.as_deref().unwrap_or("null"));
     Ok(())
