@@ -1,18 +1,23 @@
 //! Is the released `hoist-agent` object what the release key signed? `hoist cloud-init`
-//! asks this before it pins anything in user-data.
+//! asks this before it pins anything in user-data, with the same rule the agent applies
+//! on hosts.
 //!
-//! [`verify_agent_object`] is the one place that decides (the seam where the signed
-//! statement format is read): today a minisign signature (prehashed, legacy refused)
-//! over the `.deb` bytes, carried base64-encoded in the object's `hoist-minisig`
-//! metadata, whose trusted comment (when it is hoist's) must name this package,
-//! version and SHA-256. The SHA-256 pinned in user-data is computed from the bytes,
-//! never taken from metadata.
+//! - [`verify_agent_object`]: an object in S3. Its signed release statement (metadata,
+//!   see [`hoist_s3::authenticate`]) must verify with the key and name this bucket, key
+//!   and package; the downloaded bytes must have the statement's SHA-256, and the `.deb`
+//!   inside must be the package and version it names.
+//! - [`verify_agent_file`]: a local `.deb` with the `FILE.deb.minisig` that `hoist
+//!   release` writes beside it: a minisign signature (prehashed; legacy refused) over
+//!   the bytes, whose trusted comment is the release statement.
+//!
+//! The SHA-256 pinned in user-data is computed from the bytes, never taken from metadata.
 
 use std::io::Read as _;
 use std::path::Path;
 
 use hoist_s3::ReleaseMetadata;
-use hoist_s3::signature::{SignedRelease, decode_minisig};
+use hoist_s3::authenticate::{Expected, authenticate};
+use hoist_s3::statement::ReleaseStatement;
 use sha2::Digest as _;
 
 /// What was verified.
@@ -26,21 +31,20 @@ pub struct VerifiedAgent {
     pub version: String,
     /// `Architecture:` of the `.deb`.
     pub architecture: String,
-    /// The signature's trusted comment.
-    pub trusted_comment: String,
+    /// The signed release statement.
+    pub statement: String,
 }
 
 /// Why an agent object is refused.
 #[derive(Debug, thiserror::Error)]
 pub enum VerifyError {
-    /// No `hoist-minisig` metadata.
+    /// The object's signed statements are missing, changed, signed by another key or
+    /// made for another place (the text says which).
+    #[error("{0}")]
+    Statement(String),
+    /// The `.minisig` beside a local package is not a minisign signature.
     #[error(
-        "it is not signed (no hoist-minisig metadata): release it with `hoist release --sign-key KEY`"
-    )]
-    Unsigned,
-    /// The metadata is not a minisign signature.
-    #[error(
-        "its signature metadata is unreadable ({0}): release it again with `hoist release --sign-key KEY`"
+        "its signature is unreadable ({0}): release it again with `hoist release --sign-key KEY`"
     )]
     Malformed(String),
     /// Signed with another key.
@@ -58,19 +62,19 @@ pub enum VerifyError {
         "its signature does not verify with the public key: the package bytes or the signature were changed after release (do not bootstrap hosts from it; release the agent again)"
     )]
     BadSignature,
-    /// The signed statement names another release.
-    #[error("{0}")]
-    OtherRelease(String),
-    /// The metadata's SHA-256 disagrees with the bytes.
+    /// The bytes are not what the signed statement names.
     #[error(
-        "its hoist-sha256 metadata ({metadata}) is not the SHA-256 of its bytes ({actual}): the object was changed after release"
+        "its bytes (sha256 {actual}) are not the release the signed statement names (sha256 {signed}): the object was changed after release (do not bootstrap hosts from it; release the agent again)"
     )]
-    MetadataSha256 {
-        /// From the metadata.
-        metadata: String,
+    OtherBytes {
+        /// From the signed statement.
+        signed: String,
         /// Of the bytes.
         actual: String,
     },
+    /// The `.deb` is not the package or version the statement names.
+    #[error("{0}")]
+    OtherRelease(String),
     /// Not a `.deb`, or not the agent's package.
     #[error("{0}")]
     NotTheAgent(String),
@@ -79,29 +83,71 @@ pub enum VerifyError {
     Io(#[from] std::io::Error),
 }
 
-/// Verifies the downloaded object at `deb` (with its `metadata`) against `key`: a
-/// valid minisign signature by that key over exactly these bytes, a signed statement
-/// (when hoist's) naming this package, version and SHA-256, metadata SHA-256 (when
-/// present) equal to the bytes', and a `.deb` of `package`.
+/// Verifies the object downloaded to `deb` from `expected` (bucket, key, package) with
+/// its `metadata`: the signed release statement verifies with `key` and names that
+/// place, the bytes have its SHA-256, and the `.deb` is the package and version it names.
 ///
 /// Errors: [`VerifyError`], each saying what is wrong and what to do.
 pub fn verify_agent_object(
     key: &minisign_verify::PublicKey,
     metadata: &ReleaseMetadata,
+    expected: Expected<'_>,
+    deb: &Path,
+) -> Result<VerifiedAgent, VerifyError> {
+    let trusted = authenticate(key, metadata, expected).map_err(VerifyError::Statement)?;
+    let sha256 = hash_file(deb, None)?;
+    if sha256 != trusted.sha256() {
+        return Err(VerifyError::OtherBytes {
+            signed: trusted.sha256().to_owned(),
+            actual: sha256,
+        });
+    }
+    check_deb(deb, expected.package, &trusted.release, sha256)
+}
+
+/// Verifies the local package `deb` against `minisig` (the text of the `FILE.deb.minisig`
+/// that `hoist release` writes): a valid signature by `key` over exactly these bytes,
+/// whose trusted comment is a release statement naming this package, version and SHA-256.
+///
+/// Errors: [`VerifyError`], each saying what is wrong and what to do.
+pub fn verify_agent_file(
+    key: &minisign_verify::PublicKey,
+    minisig: &str,
     deb: &Path,
     package: &str,
 ) -> Result<VerifiedAgent, VerifyError> {
-    let Some(encoded) = metadata.minisig.as_deref() else {
-        return Err(VerifyError::Unsigned);
-    };
-    let text = decode_minisig(encoded).map_err(|e| VerifyError::Malformed(e.to_string()))?;
-    let signature = minisign_verify::Signature::decode(&text)
+    let signature = minisign_verify::Signature::decode(minisig)
         .map_err(|e| VerifyError::Malformed(e.to_string()))?;
-    let mut verifier = key.verify_stream(&signature).map_err(|e| match e {
-        minisign_verify::Error::UnexpectedKeyId => VerifyError::WrongKey,
-        minisign_verify::Error::UnsupportedLegacyMode => VerifyError::Legacy,
-        other => VerifyError::Malformed(other.to_string()),
+    let sha256 = hash_file(deb, Some((key, &signature)))?;
+    let comment = signature.trusted_comment();
+    let statement = ReleaseStatement::parse(comment).map_err(|e| {
+        VerifyError::OtherRelease(format!(
+            "its signature's trusted comment is not a hoist release statement ({e}): release it with `hoist release --sign-key KEY`"
+        ))
     })?;
+    if statement.sha256 != sha256 {
+        return Err(VerifyError::OtherBytes {
+            signed: statement.sha256,
+            actual: sha256,
+        });
+    }
+    check_deb(deb, package, &statement, sha256)
+}
+
+/// SHA-256 of the file (lowercase hex); with a signature, the minisign stream check runs
+/// over the same bytes.
+fn hash_file(
+    deb: &Path,
+    signature: Option<(&minisign_verify::PublicKey, &minisign_verify::Signature)>,
+) -> Result<String, VerifyError> {
+    let mut verifier = match signature {
+        Some((key, signature)) => Some(key.verify_stream(signature).map_err(|e| match e {
+            minisign_verify::Error::UnexpectedKeyId => VerifyError::WrongKey,
+            minisign_verify::Error::UnsupportedLegacyMode => VerifyError::Legacy,
+            other => VerifyError::Malformed(other.to_string()),
+        })?),
+        None => None,
+    };
     let mut sha = sha2::Sha256::new();
     let mut file = std::fs::File::open(deb)?;
     let mut buf = vec![0u8; 1 << 16];
@@ -110,19 +156,24 @@ pub fn verify_agent_object(
         if n == 0 {
             break;
         }
-        verifier.update(&buf[..n]);
+        if let Some(verifier) = verifier.as_mut() {
+            verifier.update(&buf[..n]);
+        }
         sha.update(&buf[..n]);
     }
-    verifier.finalize().map_err(|_| VerifyError::BadSignature)?;
-    let sha256 = hex::encode(sha.finalize());
-    if let Some(meta) = &metadata.sha256
-        && !meta.trim().eq_ignore_ascii_case(&sha256)
-    {
-        return Err(VerifyError::MetadataSha256 {
-            metadata: meta.clone(),
-            actual: sha256,
-        });
+    if let Some(mut verifier) = verifier {
+        verifier.finalize().map_err(|_| VerifyError::BadSignature)?;
     }
+    Ok(hex::encode(sha.finalize()))
+}
+
+/// The `.deb` must be `package`, and the package and version `statement` names.
+fn check_deb(
+    deb: &Path,
+    package: &str,
+    statement: &ReleaseStatement,
+    sha256: String,
+) -> Result<VerifiedAgent, VerifyError> {
     let info = hoist_deb::inspect(deb).map_err(|e| {
         VerifyError::NotTheAgent(format!("it is not a readable Debian package: {e}"))
     })?;
@@ -132,13 +183,10 @@ pub fn verify_agent_object(
             "it holds package `{name}` {version}, not `{package}`: pass the agent's key with --key"
         )));
     }
-    let comment = signature.trusted_comment().to_string();
-    if let Ok(signed) = SignedRelease::parse(&comment)
-        && (signed.package != name || signed.version != version || signed.sha256 != sha256)
-    {
+    if statement.package != name || statement.version != version {
         return Err(VerifyError::OtherRelease(format!(
-            "its signature was made for {} {} (sha256 {}), not for this {name} {version} (sha256 {sha256}): a signature of another release was attached",
-            signed.package, signed.version, signed.sha256
+            "its signed statement names {} {}, not this {name} {version}: a statement of another release was attached",
+            statement.package, statement.version
         )));
     }
     Ok(VerifiedAgent {
@@ -146,7 +194,7 @@ pub fn verify_agent_object(
         package: name,
         version,
         architecture: info.architecture.to_string(),
-        trusted_comment: comment,
+        statement: statement.render(),
     })
 }
 

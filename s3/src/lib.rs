@@ -12,6 +12,7 @@
 //!
 //! Every error names the bucket, key and endpoint and says what to do ([`S3Error`]).
 
+pub mod authenticate;
 mod client;
 mod digest;
 mod error;

@@ -13,9 +13,9 @@
 
 mod apply;
 mod fetch;
-mod trust;
 mod limits;
 mod reuse;
+mod trust;
 
 use std::path::PathBuf;
 use std::sync::Arc;

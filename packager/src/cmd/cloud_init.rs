@@ -22,9 +22,12 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
 use anyhow::{Context, bail};
-use hoist_s3::{ReleaseMetadata, S3};
+use hoist_s3::S3;
+use hoist_s3::authenticate::Expected;
 
-use crate::agent_object::{VerifiedAgent, parse_public_key, verify_agent_object};
+use crate::agent_object::{
+    VerifiedAgent, parse_public_key, verify_agent_file, verify_agent_object,
+};
 use crate::s3args::S3Args;
 use crate::userdata::{AgentSource, Bootstrap, render};
 
@@ -238,17 +241,18 @@ fn hosted_sha256(
             deb.display(),
             hoist_s3::signature::MINISIG_SUFFIX
         ));
-        let metadata = match std::fs::read_to_string(&sig_path) {
-            Ok(text) => ReleaseMetadata {
-                minisig: Some(hoist_s3::signature::encode_minisig(&text)),
-                ..ReleaseMetadata::default()
-            },
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => ReleaseMetadata::default(),
+        let minisig = match std::fs::read_to_string(&sig_path) {
+            Ok(text) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => bail!(
+                "`{}` has no signature beside it (`{}`): pass the package `hoist release --sign-key` signed, with its .minisig, or --allow-unsigned",
+                deb.display(),
+                sig_path.display()
+            ),
             Err(e) => {
                 return Err(e).with_context(|| format!("cannot read `{}`", sig_path.display()));
             }
         };
-        let verified = verify_agent_object(key, &metadata, deb, AGENT_PACKAGE)
+        let verified = verify_agent_file(key, &minisig, deb, AGENT_PACKAGE)
             .with_context(|| format!("refusing `{}` ({})", deb.display(), sig_path.display()))?;
         report_verified(&deb.display().to_string(), &verified);
         return Ok(verified.sha256);
@@ -309,8 +313,14 @@ async fn from_s3(
             let deb = deb.clone();
             let metadata = info.metadata.clone();
             let key = key.clone();
+            let (bucket, object_key) = (settings.bucket.clone(), settings.key.clone());
             let verified = tokio::task::spawn_blocking(move || {
-                verify_agent_object(&key, &metadata, &deb, AGENT_PACKAGE)
+                let expected = Expected {
+                    bucket: &bucket,
+                    key: &object_key,
+                    package: AGENT_PACKAGE,
+                };
+                verify_agent_object(&key, &metadata, expected, &deb)
             })
             .await
             .context("the verification task failed")?
@@ -383,7 +393,7 @@ fn report_verified(what: &str, verified: &VerifiedAgent) {
         verified.version,
         verified.architecture,
         verified.sha256,
-        verified.trusted_comment
+        verified.statement
     );
 }
 
