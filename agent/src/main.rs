@@ -17,6 +17,7 @@ mod logging;
 mod recover;
 mod s3_condition;
 mod selfexec;
+mod selftest;
 mod service;
 mod shared_state;
 mod state;
@@ -65,6 +66,10 @@ enum Command {
     },
     /// Validate the configuration file and exit.
     CheckConfig,
+    /// Prove that this binary can run the agent: load the configuration and the state,
+    /// run dpkg; exit 0 when it can. A running agent runs this on a newly installed agent
+    /// before it re-executes into it.
+    SelfTest,
 }
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
@@ -83,7 +88,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let level = match cli.command {
         Command::Run | Command::Once => "info",
-        Command::Status { .. } | Command::CheckConfig => "warn",
+        Command::Status { .. } | Command::CheckConfig | Command::SelfTest => "warn",
     };
     logging::init(level);
     // Resolved before anything can replace the binary.
@@ -99,6 +104,10 @@ fn main() -> ExitCode {
             );
             Ok(ExitCode::SUCCESS)
         }
+        Command::SelfTest => {
+            println!("{}", selftest::run_self_test(&cli.config)?);
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Status { json, state_dir } => {
             let state_dir = match state_dir {
                 Some(dir) => dir,
@@ -109,7 +118,11 @@ fn main() -> ExitCode {
         }
         Command::Once => {
             let config = load_config(&cli.config)?;
-            let ok = runtime()?.block_on(commands::once(config))?;
+            let self_test = start.ok().map(|start| selftest::SelfTest {
+                program: start.path,
+                config: cli.config.clone(),
+            });
+            let ok = runtime()?.block_on(commands::once(config, self_test))?;
             Ok(if ok {
                 ExitCode::SUCCESS
             } else {
@@ -119,7 +132,11 @@ fn main() -> ExitCode {
         Command::Run => {
             let config = load_config(&cli.config)?;
             let start = start.context("cannot resolve the agent's own path for self-updates")?;
-            let end = runtime()?.block_on(commands::run(config))?;
+            let self_test = selftest::SelfTest {
+                program: start.path.clone(),
+                config: cli.config.clone(),
+            };
+            let end = runtime()?.block_on(commands::run(config, self_test))?;
             match end {
                 RunEnd::Stopped => Ok(ExitCode::SUCCESS),
                 RunEnd::Reexec => {
