@@ -149,7 +149,7 @@ fn broken_agent_releases_are_rolled_back_and_the_old_agent_keeps_polling() {
     let pid = agent.pid();
     for (n, (version, deb, status)) in broken.iter().enumerate() {
         world.release(deb, None);
-        let line = agent.wait_for_log("release marked bad", n + 1, LONG);
+        let line = agent.wait_for_log("release failed and is marked bad", n + 1, LONG);
         assert!(line.contains("failed its self-test"), "{line}");
         assert!(line.contains(status), "{line}");
         wait_until(&format!("{version} marked bad"), LONG, || {

@@ -180,7 +180,7 @@ impl Syncer {
             watch = %self.name(),
             object = %self.describe(candidate.version_id.as_deref()),
             version = %candidate.version,
-            "release marked bad (not retried until a newer one appears): {reason}"
+            "release failed and is marked bad (not retried until a newer one appears): {reason}"
         );
         if previous.as_ref().is_none_or(|p| p.deb != candidate.deb)
             && let Err(err) = std::fs::remove_file(&candidate.deb)
