@@ -6,6 +6,7 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::AgentConfig;
+use crate::selftest::SelfTest;
 use crate::statelock;
 use crate::sync::Outcome;
 use crate::watcher::{self, Exit};
@@ -35,10 +36,11 @@ fn cancel_on_signals(cancel: CancellationToken) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// `hoist-agent run`: one poll task per watch until SIGTERM (or a self-update).
-pub async fn run(config: AgentConfig) -> anyhow::Result<RunEnd> {
+/// `hoist-agent run`: one poll task per watch until SIGTERM (or a self-update, after the
+/// new agent passed `self_test`).
+pub async fn run(config: AgentConfig, self_test: SelfTest) -> anyhow::Result<RunEnd> {
     let _lock = statelock::acquire(&config.state_dir)?;
-    let shared = Arc::new(Shared::prepare(config).await?);
+    let shared = Arc::new(Shared::prepare(config, Some(self_test)).await?);
     let cancel = CancellationToken::new();
     cancel_on_signals(cancel.clone())?;
     let mut tasks = JoinSet::new();
@@ -86,9 +88,9 @@ pub async fn run(config: AgentConfig) -> anyhow::Result<RunEnd> {
 
 /// `hoist-agent once`: one sync of every watch, concurrently. Returns true when every
 /// watch ended up current (unchanged, adopted or installed).
-pub async fn once(config: AgentConfig) -> anyhow::Result<bool> {
+pub async fn once(config: AgentConfig, self_test: Option<SelfTest>) -> anyhow::Result<bool> {
     let _lock = statelock::acquire(&config.state_dir)?;
-    let shared = Arc::new(Shared::prepare(config).await?);
+    let shared = Arc::new(Shared::prepare(config, self_test).await?);
     let cancel = CancellationToken::new();
     cancel_on_signals(cancel.clone())?;
     let mut tasks = JoinSet::new();

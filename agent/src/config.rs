@@ -16,6 +16,7 @@
 //! [dpkg]
 //! root = "/srv/chroot"                  # optional: dpkg --root=ROOT (tests, chroots)
 //! lock_timeout = "5m"                   # how long to wait for the dpkg lock
+//! timeout = "10m"                       # time limit of one dpkg run (scripts included)
 //!
 //! [[watch]]
 //! name = "hello"
@@ -133,6 +134,13 @@ pub struct DpkgSettings {
         deserialize_with = "duration::deserialize"
     )]
     pub lock_timeout: Duration,
+    /// Time limit of one `dpkg -i` or `dpkg --configure -a` (maintainer scripts included);
+    /// at the limit dpkg and its scripts are killed and the install counts as failed.
+    #[serde(
+        default = "default_dpkg_timeout",
+        deserialize_with = "duration::deserialize"
+    )]
+    pub timeout: Duration,
 }
 
 impl Default for DpkgSettings {
@@ -140,8 +148,13 @@ impl Default for DpkgSettings {
         Self {
             root: None,
             lock_timeout: default_lock_timeout(),
+            timeout: default_dpkg_timeout(),
         }
     }
+}
+
+fn default_dpkg_timeout() -> Duration {
+    Duration::from_secs(600)
 }
 
 /// One `[[watch]]` entry: an S3 object that carries a package to keep installed.
@@ -346,6 +359,12 @@ impl AgentConfig {
             return Err(invalid(
                 "keep_packages".into(),
                 "must be at least 2 (the installed package and the previous good one)".into(),
+            ));
+        }
+        if self.dpkg.timeout < Duration::from_secs(1) {
+            return Err(invalid(
+                "dpkg.timeout".into(),
+                "must be at least 1s (a dpkg run with its maintainer scripts)".into(),
             ));
         }
         if let Some(root) = &self.dpkg.root {
@@ -668,6 +687,7 @@ backoff_max = "1m 30s"
 [dpkg]
 root = "{root}"
 lock_timeout = "20s"
+timeout = "90s"
 [[watch]]
 name = "hello"
 package = "hello"
@@ -689,6 +709,7 @@ health = {{ kind = "unit", unit = "x.service", for = "4s" }}
         assert_eq!(config.interval, Duration::from_millis(500));
         assert_eq!(config.backoff_max, Duration::from_secs(90));
         assert_eq!(config.dpkg.lock_timeout, Duration::from_secs(20));
+        assert_eq!(config.dpkg.timeout, Duration::from_secs(90));
         assert_eq!(config.watches[0].interval(&config), Duration::from_secs(2));
         assert_eq!(
             config.watches[0].jitter(&config),

@@ -20,6 +20,7 @@ mod logging;
 mod recover;
 mod s3_condition;
 mod selfexec;
+mod selftest;
 mod service;
 mod shared_state;
 mod signing;
@@ -70,6 +71,10 @@ enum Command {
     },
     /// Validate the configuration file and exit.
     CheckConfig,
+    /// Prove that this binary can run the agent: load the configuration and the state,
+    /// run dpkg; exit 0 when it can. A running agent runs this on a newly installed agent
+    /// before it re-executes into it.
+    SelfTest,
 }
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
@@ -119,7 +124,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let level = match cli.command {
         Command::Run | Command::Once => "info",
-        Command::Status { .. } | Command::CheckConfig => "warn",
+        Command::Status { .. } | Command::CheckConfig | Command::SelfTest => "warn",
     };
     logging::init(level);
     // Resolved before anything can replace the binary.
@@ -128,6 +133,10 @@ fn main() -> ExitCode {
         Command::CheckConfig => {
             let config = load_config(&cli.config)?;
             check_config_report(&cli.config, &config)
+        }
+        Command::SelfTest => {
+            println!("{}", selftest::run_self_test(&cli.config)?);
+            Ok(ExitCode::SUCCESS)
         }
         Command::Status { json, state_dir } => {
             let state_dir = match state_dir {
@@ -139,7 +148,11 @@ fn main() -> ExitCode {
         }
         Command::Once => {
             let config = load_config(&cli.config)?;
-            let ok = runtime()?.block_on(commands::once(config))?;
+            let self_test = start.ok().map(|start| selftest::SelfTest {
+                program: start.path,
+                config: cli.config.clone(),
+            });
+            let ok = runtime()?.block_on(commands::once(config, self_test))?;
             Ok(if ok {
                 ExitCode::SUCCESS
             } else {
@@ -149,7 +162,11 @@ fn main() -> ExitCode {
         Command::Run => {
             let config = load_config(&cli.config)?;
             let start = start.context("cannot resolve the agent's own path for self-updates")?;
-            let end = runtime()?.block_on(commands::run(config))?;
+            let self_test = selftest::SelfTest {
+                program: start.path.clone(),
+                config: cli.config.clone(),
+            };
+            let end = runtime()?.block_on(commands::run(config, self_test))?;
             match end {
                 RunEnd::Stopped => Ok(ExitCode::SUCCESS),
                 RunEnd::Reexec => {

@@ -49,6 +49,36 @@ pub struct WatchState {
     /// agent at each start so that `status` shows it.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub unsigned: bool,
+    /// A step that was begun and not finished: written before it starts, cleared when it
+    /// ends, so that reconciliation finishes it after a crash. Absent in older files.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pending: Option<Pending>,
+}
+
+/// An install or rollback in progress (see [`WatchState::pending`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Pending {
+    /// What was being done.
+    pub action: PendingAction,
+    /// The release being installed, or the failed one being rolled back from. The
+    /// rollback target is [`WatchState::installed`], which is not changed before the
+    /// candidate serves.
+    pub candidate: Release,
+    /// Why the candidate is rolled back (rollbacks only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+/// The kind of a [`Pending`] step.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PendingAction {
+    /// `dpkg -i` of the candidate, then handoff and health check.
+    Install,
+    /// Reinstalling the installed release over the failed candidate, then marking the
+    /// candidate bad.
+    Rollback,
 }
 
 /// One release the agent downloaded, verified and installed.
@@ -287,10 +317,30 @@ mod tests {
         watch.installed = Some(release(Some("v2"), "\"e2\""));
         watch.previous_good = Some(release(Some("v1"), "\"e1\""));
         watch.mark_bad(bad(Some("v3"), "\"e3\""));
+        watch.pending = Some(Pending {
+            action: PendingAction::Rollback,
+            candidate: release(Some("v3"), "\"e3\""),
+            reason: Some("health check failed".into()),
+        });
         state.watches.insert("hello".into(), watch);
         store.save(&state).unwrap();
         match store.load().unwrap() {
             Loaded::Ok(loaded) => assert_eq!(loaded, state),
+            other => panic!("expected a state, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn files_without_pending_steps_still_load() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = StateStore::new(dir.path());
+        std::fs::write(
+            store.path(),
+            br#"{"format": 1, "watches": {"hello": {"package": "hello", "installed": null, "previous_good": null, "bad": []}}}"#,
+        )
+        .unwrap();
+        match store.load().unwrap() {
+            Loaded::Ok(loaded) => assert_eq!(loaded.watches["hello"].pending, None),
             other => panic!("expected a state, got {other:?}"),
         }
     }

@@ -10,6 +10,7 @@ use crate::cache::Dirs;
 use crate::config::AgentConfig;
 use crate::download;
 use crate::dpkg::Dpkg;
+use crate::selftest::SelfTest;
 use crate::shared_state::SharedState;
 use crate::signing::Policy;
 use crate::sync::{SyncError, Syncer};
@@ -31,12 +32,15 @@ pub struct Shared {
     pub install_lock: Arc<tokio::sync::Mutex<()>>,
     /// What each watch accepts (same order as `config.watches`).
     pub policies: Vec<Policy>,
+    /// How a newly installed agent proves itself; `None` when the agent's own path is
+    /// unknown (a new agent then fails its self-test and is rolled back).
+    pub self_test: Option<SelfTest>,
 }
 
 impl Shared {
     /// Prepares the state directory (creates it, empties `partial/`), asks dpkg for the
     /// host architecture and loads (or rebuilds) the state.
-    pub async fn prepare(config: AgentConfig) -> anyhow::Result<Self> {
+    pub async fn prepare(config: AgentConfig, self_test: Option<SelfTest>) -> anyhow::Result<Self> {
         let dirs = Dirs::new(&config.state_dir);
         std::fs::create_dir_all(&config.state_dir).with_context(|| {
             format!(
@@ -64,6 +68,7 @@ impl Shared {
             state,
             install_lock: Arc::new(tokio::sync::Mutex::new(())),
             policies,
+            self_test,
         };
         shared.announce_policies().await?;
         Ok(shared)
@@ -118,6 +123,8 @@ impl Shared {
             max_package_size: watch.max_package_size(&self.config),
             state: Arc::clone(&self.state),
             install_lock: Arc::clone(&self.install_lock),
+            reconciled: std::sync::atomic::AtomicBool::new(false),
+            self_test: self.self_test.clone(),
         })
     }
 }

@@ -7,6 +7,7 @@
 //! alone is not trusted. With `[dpkg] root = ROOT` every call gets `--root=ROOT`.
 
 pub mod lock;
+pub mod runner;
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -62,6 +63,16 @@ pub enum DpkgError {
         /// The end of its output.
         output: String,
     },
+    /// A dpkg run reached its time limit and was killed with its maintainer scripts.
+    #[error(
+        "`{command}` did not finish within {limit} ([dpkg] timeout) and was killed with its maintainer scripts; a maintainer script probably hangs"
+    )]
+    TimedOut {
+        /// The command line.
+        command: String,
+        /// The limit.
+        limit: String,
+    },
     /// dpkg returned but the package is not installed at the expected version.
     #[error(
         "after `dpkg -i`, dpkg-query reports {package} as {found} instead of `{expected} install ok installed`; the package was not installed"
@@ -97,6 +108,8 @@ impl PackageStatus {
 pub struct Dpkg {
     root: Option<PathBuf>,
     lock_timeout: Duration,
+    timeout: Duration,
+    isolation: runner::Isolation,
 }
 
 impl Dpkg {
@@ -105,6 +118,8 @@ impl Dpkg {
         Self {
             root: settings.root.clone(),
             lock_timeout: settings.lock_timeout,
+            timeout: settings.timeout,
+            isolation: runner::Isolation::detect(settings.root.as_deref()),
         }
     }
 
@@ -140,18 +155,27 @@ impl Dpkg {
             .output()
             .await
             .map_err(|source| DpkgError::Spawn { program, source })?;
-        let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
-        let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
-        tracing::debug!(command = shown, status = %output.status, %stdout, %stderr, "dpkg command finished");
-        if output.status.success() {
-            Ok(stdout)
-        } else {
-            Err(DpkgError::Failed {
-                command: shown.to_owned(),
-                status: output.status.to_string(),
-                output: tail(&format!("{stderr}{stdout}"), 12),
-            })
-        }
+        finish(&output, shown)
+    }
+
+    /// Runs a dpkg command that changes the system (maintainer scripts run) with the
+    /// `[dpkg] timeout` limit, in a transient unit when systemd runs the host (see
+    /// [`runner`]); returns stdout, a failure carries the end of its output.
+    async fn run_changing(&self, command: Command, shown: &str) -> Result<String, DpkgError> {
+        let output = runner::run_limited(&command, self.isolation, self.timeout)
+            .await
+            .map_err(|err| match err {
+                runner::RunError::Spawn(source) => DpkgError::Spawn {
+                    program: runner::shown(&command),
+                    source,
+                },
+                runner::RunError::TimedOut => DpkgError::TimedOut {
+                    command: shown.to_owned(),
+                    limit: humantime::format_duration(self.timeout).to_string(),
+                },
+            })?;
+        tracing::debug!(command = shown, isolation = ?self.isolation, "dpkg run ended");
+        finish(&output, shown)
     }
 
     /// The host's dpkg architecture (`dpkg --print-architecture`, e.g. `amd64`).
@@ -255,29 +279,73 @@ impl Dpkg {
         Ok(!String::from_utf8_lossy(&output.stdout).trim().is_empty())
     }
 
+    /// Finishes what an interrupted dpkg left (`dpkg --configure -a`) when
+    /// [`needs_repair`](Self::needs_repair) says so; takes the lock (bounded) first.
+    /// Packages left half-installed need a reinstall, which this does not do.
+    pub async fn repair(&self) -> Result<(), DpkgError> {
+        let _lock = self.wait_for_lock().await?;
+        self.repair_locked().await
+    }
+
+    /// [`repair_locked`](Self::repair_locked), skipped when `package` is the only package
+    /// left unconfigured: `dpkg -i` replaces it anyway, and configuring it first would
+    /// run the maintainer script that just failed (or hung) once more.
+    async fn repair_unless_only(&self, package: &str) -> Result<(), DpkgError> {
+        let broken = self.unfinished_packages().await?;
+        if !broken.is_empty() && broken.iter().all(|p| p == package) {
+            tracing::info!(
+                package,
+                "{package} was left unconfigured; reinstalling it without configuring it first"
+            );
+            return Ok(());
+        }
+        self.repair_locked().await
+    }
+
+    /// Packages dpkg left in a state other than installed, not installed or
+    /// config-files (unpacked, half-configured, half-installed, triggers pending).
+    async fn unfinished_packages(&self) -> Result<Vec<String>, DpkgError> {
+        let mut command = self.command("dpkg-query");
+        command.args(["-W", "-f=${db:Status-Status}\t${Package}\n"]);
+        let listed = self.run(command, "dpkg-query -W").await?;
+        Ok(listed
+            .lines()
+            .filter_map(|line| line.split_once('\t'))
+            .filter(|(status, _)| {
+                !matches!(*status, "installed" | "not-installed" | "config-files")
+            })
+            .map(|(_, package)| package.to_owned())
+            .collect())
+    }
+
+    async fn repair_locked(&self) -> Result<(), DpkgError> {
+        if !self.needs_repair().await? {
+            return Ok(());
+        }
+        tracing::warn!(
+            "dpkg was interrupted or left packages unconfigured; running dpkg --configure -a"
+        );
+        let mut command = self.command("dpkg");
+        command.env("DPKG_FRONTEND_LOCKED", "1").args([
+            "--force-confdef",
+            "--force-confold",
+            "--configure",
+            "-a",
+        ]);
+        self.run_changing(command, "dpkg --configure -a").await?;
+        tracing::info!("dpkg --configure -a repaired the package database");
+        Ok(())
+    }
+
     /// Installs `deb` and confirms that `package` is then installed at `version`.
     ///
     /// Holds the frontend lock for the whole sequence; repairs an interrupted dpkg first.
     pub async fn install(&self, deb: &Path, package: &str, version: &str) -> Result<(), DpkgError> {
         let lock = self.wait_for_lock().await?;
         tracing::debug!(lock = %lock.path().display(), "holding the dpkg frontend lock");
-        if self.needs_repair().await? {
-            tracing::warn!(
-                "dpkg was interrupted or left packages unconfigured; running dpkg --configure -a"
-            );
-            let mut command = self.command("dpkg");
-            command.env("DPKG_FRONTEND_LOCKED", "1").args([
-                "--force-confdef",
-                "--force-confold",
-                "--configure",
-                "-a",
-            ]);
-            if let Err(err) = self.run(command, "dpkg --configure -a").await {
-                // dpkg -i below may still succeed (it configures what it needs); report it.
-                tracing::error!("repairing dpkg failed: {err}");
-            } else {
-                tracing::info!("dpkg --configure -a repaired the package database");
-            }
+        if let Err(err) = self.repair_unless_only(package).await {
+            // dpkg -i below may still succeed (it configures what it needs); report it.
+            tracing::error!("repairing dpkg failed: {err}");
         }
         let mut command = self.command("dpkg");
         command
@@ -285,7 +353,7 @@ impl Dpkg {
             .args(["--force-confdef", "--force-confold", "-i", "--"])
             .arg(deb);
         let shown = format!("dpkg -i {}", deb.display());
-        self.run(command, &shown).await?;
+        self.run_changing(command, &shown).await?;
         match self.query(package).await? {
             Some(status) if status.version == version && status.is_installed() => Ok(()),
             found => Err(DpkgError::NotInstalled {
@@ -297,6 +365,22 @@ impl Dpkg {
                 ),
             }),
         }
+    }
+}
+
+/// stdout of a finished dpkg command, or [`DpkgError::Failed`] with the end of its output.
+fn finish(output: &std::process::Output, shown: &str) -> Result<String, DpkgError> {
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    tracing::debug!(command = shown, status = %output.status, %stdout, %stderr, "dpkg command finished");
+    if output.status.success() {
+        Ok(stdout)
+    } else {
+        Err(DpkgError::Failed {
+            command: shown.to_owned(),
+            status: output.status.to_string(),
+            output: tail(&format!("{stderr}{stdout}"), 12),
+        })
     }
 }
 

@@ -9,50 +9,58 @@ use super::{Candidate, OWN_PACKAGE, Outcome, SyncError, Syncer};
 use crate::cache;
 use crate::config::SignalConfig;
 use crate::freshness::Trusted;
+use crate::selftest::{SELF_TEST_TIMEOUT, SelfTestError};
 use crate::service;
-use crate::state::{BadRelease, Release, now_rfc3339};
+use crate::state::{BadRelease, Pending, PendingAction, Release, now_rfc3339};
 
 impl Syncer {
-    /// Installs, signals, checks; rolls back on any failure.
+    /// Installs, signals, checks; rolls back on any failure. The step is recorded in the
+    /// state before dpkg runs (see [`Pending`]), so a crash at any point is finished by
+    /// [`Syncer::reconcile`].
     pub(super) async fn install(&self, candidate: Candidate) -> Result<Outcome, SyncError> {
         let _dpkg_turn = self.install_lock.lock().await;
-        let previous = self
-            .state
-            .watch(self.name(), &self.watch.package)
-            .await
-            .installed;
+        let release = candidate.release();
+        self.set_pending(Some(Pending {
+            action: PendingAction::Install,
+            candidate: release.clone(),
+            reason: None,
+        }))
+        .await?;
         if let Err(err) = self
             .dpkg
-            .install(&candidate.deb, &self.watch.package, &candidate.version)
+            .install(&release.deb, &self.watch.package, &release.version)
             .await
         {
             let reason = format!("install failed: {err}");
-            return self.roll_back(candidate, previous, reason).await;
+            return self.roll_back(release, reason).await;
         }
         tracing::info!(
             watch = %self.name(),
             "installed {} {}",
             self.watch.package,
-            candidate.version
+            release.version
         );
+        self.hand_over_and_record(release).await
+    }
+
+    /// Hands the service over to the installed `release` and records it as installed;
+    /// rolls back when the handoff or the health check fails.
+    pub(super) async fn hand_over_and_record(
+        &self,
+        release: Release,
+    ) -> Result<Outcome, SyncError> {
         let reexec = self.watch.package == OWN_PACKAGE;
         if let Err(err) = self.hand_over().await {
-            let reason = format!("the new version did not take over: {err}");
-            return self.roll_back(candidate, previous, reason).await;
+            let reason = match err {
+                HandOverError::SelfTest(_) | HandOverError::NoSelfTest => {
+                    format!("the new agent failed its self-test: {err}")
+                }
+                HandOverError::Reload(_) => format!("the new version did not take over: {err}"),
+            };
+            return self.roll_back(release, reason).await;
         }
-        let (signed_time, effective_time) =
-            super::trust::installed_times(candidate.trusted.as_ref());
-        let release = Release {
-            signed_time,
-            effective_time,
-            version_id: candidate.info.version_id.clone(),
-            etag: Some(candidate.info.etag.clone()),
-            md5: candidate.md5.clone(),
-            sha256: candidate.sha256.clone(),
-            version: candidate.version.clone(),
-            deb: candidate.deb.clone(),
-            installed_at: now_rfc3339(),
-        };
+        let version = release.version.clone();
+        let version_id = release.version_id.clone();
         let mut referenced = Vec::new();
         self.state
             .update(self.name(), &self.watch.package, |w| {
@@ -63,33 +71,40 @@ impl Syncer {
                     }
                 }
                 w.installed = Some(release);
+                w.pending = None;
                 referenced = w.referenced_debs().into_iter().map(PathBuf::from).collect();
             })
             .await?;
         self.prune_cache(&referenced);
-        tracing::info!(
-            watch = %self.name(),
-            object = %self.describe(candidate.info.version_id.as_deref()),
-            "{} {} is installed and serving",
-            self.watch.package,
-            candidate.version
-        );
-        Ok(Outcome::Installed {
-            version: candidate.version,
-            reexec,
-        })
+        if reexec {
+            tracing::info!(
+                watch = %self.name(),
+                object = %self.describe(version_id.as_deref()),
+                "{} {version} is installed and passed its self-test",
+                self.watch.package,
+            );
+        } else {
+            tracing::info!(
+                watch = %self.name(),
+                object = %self.describe(version_id.as_deref()),
+                "{} {version} is installed and serving",
+                self.watch.package,
+            );
+        }
+        Ok(Outcome::Installed { version, reexec })
     }
 
     /// Makes the service run what dpkg just installed: signal it, wait for the handoff,
-    /// check its health (see [`service::reload`]), and log the result. Nothing to do for
-    /// the agent's own package: the caller re-executes the agent instead.
-    async fn hand_over(&self) -> Result<(), service::ReloadError> {
+    /// check its health (see [`service::reload`]), and log the result. For the agent's own
+    /// package: the new binary must pass its self-test (the caller then re-executes the
+    /// agent into it).
+    async fn hand_over(&self) -> Result<(), HandOverError> {
         if self.watch.package == OWN_PACKAGE {
+            let self_test = self.self_test.as_ref().ok_or(HandOverError::NoSelfTest)?;
+            self_test.run(SELF_TEST_TIMEOUT).await?;
             return Ok(());
         }
-        let target =
-            service::target::Target::resolve(&self.watch.signal, &self.dpkg, &self.watch.package)
-                .await;
+        let target = self.signal_target().await;
         let reloaded = service::reload(
             &self.watch.signal,
             &target,
@@ -101,75 +116,165 @@ impl Syncer {
         Ok(())
     }
 
-    /// Reinstalls `previous` (if any), signals again, and marks the candidate bad.
-    async fn roll_back(
+    /// Records the intent, reinstalls the installed (previous good) release over the
+    /// failed `candidate`, then marks the candidate bad and clears the intent — in that
+    /// order, so that a crash or a failed state write in between is finished by
+    /// [`Syncer::reconcile`] instead of leaving the host on the bad version.
+    pub(super) async fn roll_back(
         &self,
-        candidate: Candidate,
-        previous: Option<Release>,
+        candidate: Release,
         reason: String,
     ) -> Result<Outcome, SyncError> {
-        self.mark_bad(
-            &candidate.info,
-            Some(&candidate.version),
-            &reason,
-            candidate.trusted.as_ref(),
-        )
-        .await?;
         tracing::error!(
             watch = %self.name(),
-            object = %self.describe(candidate.info.version_id.as_deref()),
+            object = %self.describe(candidate.version_id.as_deref()),
             version = %candidate.version,
-            "release failed and is marked bad (not retried until a newer one appears): {reason}"
+            "release failed, rolling back: {reason}"
         );
-        match previous {
-            Some(previous) if previous.deb.is_file() => {
-                match self
-                    .dpkg
-                    .install(&previous.deb, &self.watch.package, &previous.version)
-                    .await
-                {
-                    Ok(()) => {
-                        if let Err(err) = self.hand_over().await {
-                            tracing::error!(
-                                watch = %self.name(),
-                                "rolled back to {} {} but the service did not take it over: {err}; check the service",
-                                self.watch.package,
-                                previous.version
-                            );
-                        }
-                        tracing::warn!(
-                            watch = %self.name(),
-                            "rolled back to {} {}",
-                            self.watch.package,
-                            previous.version
-                        );
-                    }
-                    Err(err) => tracing::error!(
-                        watch = %self.name(),
-                        "rollback to {} {} failed: {err}; repair the host by hand (dpkg -i {})",
-                        self.watch.package,
-                        previous.version,
-                        previous.deb.display()
-                    ),
-                }
+        if let Err(err) = self
+            .set_pending(Some(Pending {
+                action: PendingAction::Rollback,
+                candidate: candidate.clone(),
+                reason: Some(reason.clone()),
+            }))
+            .await
+        {
+            // Roll back anyway: the host must not stay on the failed version.
+            tracing::error!(watch = %self.name(), "cannot record the rollback: {err}");
+        }
+        self.finish_rollback(candidate, reason).await
+    }
+
+    /// The part of a rollback after its intent is recorded: reinstall the installed
+    /// release, mark `candidate` bad, clear the intent.
+    pub(super) async fn finish_rollback(
+        &self,
+        candidate: Release,
+        reason: String,
+    ) -> Result<Outcome, SyncError> {
+        let previous = self
+            .state
+            .watch(self.name(), &self.watch.package)
+            .await
+            .installed;
+        match &previous {
+            Some(previous) => {
+                self.restore(previous).await;
             }
-            Some(previous) => tracing::error!(
-                watch = %self.name(),
-                "cannot roll back: the previous package `{}` is missing from the cache",
-                previous.deb.display()
-            ),
             None => tracing::error!(
                 watch = %self.name(),
                 "no previous good package to roll back to (first install failed)"
             ),
         }
-        if let Err(err) = std::fs::remove_file(&candidate.deb) {
+        // A signed candidate's mark holds for its bytes up to its signed time (see
+        // `WatchState::is_bad_bytes`); `effective_time` is that time, or absent unsigned.
+        let bad = BadRelease {
+            sha256: candidate
+                .effective_time
+                .as_ref()
+                .map(|_| candidate.sha256.clone()),
+            signed_time: candidate.effective_time.clone(),
+            version_id: candidate.version_id.clone(),
+            etag: candidate.etag.clone().unwrap_or_default(),
+            version: Some(candidate.version.clone()),
+            reason: reason.clone(),
+            at: now_rfc3339(),
+        };
+        self.state
+            .update(self.name(), &self.watch.package, |w| {
+                w.mark_bad(bad);
+                w.pending = None;
+            })
+            .await?;
+        tracing::error!(
+            watch = %self.name(),
+            object = %self.describe(candidate.version_id.as_deref()),
+            version = %candidate.version,
+            "release failed and is marked bad (not retried until a newer one appears): {reason}"
+        );
+        if previous.as_ref().is_none_or(|p| p.deb != candidate.deb)
+            && let Err(err) = std::fs::remove_file(&candidate.deb)
+        {
             tracing::debug!(
                 "cannot remove the failed package {}: {err}",
                 candidate.deb.display()
             );
         }
         Ok(Outcome::RolledBack { reason })
+    }
+
+    /// Reinstalls `previous` from the cache and hands the service over to it; logs what
+    /// failed. Returns true when dpkg installed it.
+    pub(super) async fn restore(&self, previous: &Release) -> bool {
+        if !previous.deb.is_file() {
+            tracing::error!(
+                watch = %self.name(),
+                "cannot roll back: the previous package `{}` is missing from the cache",
+                previous.deb.display()
+            );
+            return false;
+        }
+        if let Err(err) = self
+            .dpkg
+            .install(&previous.deb, &self.watch.package, &previous.version)
+            .await
+        {
+            tracing::error!(
+                watch = %self.name(),
+                "rollback to {} {} failed: {err}; repair the host by hand (dpkg -i {})",
+                self.watch.package,
+                previous.version,
+                previous.deb.display()
+            );
+            return false;
+        }
+        if let Err(err) = self.hand_over().await {
+            tracing::error!(
+                watch = %self.name(),
+                "rolled back to {} {} but the service did not take it over: {err}",
+                self.watch.package,
+                previous.version
+            );
+        }
+        if self.watch.package != OWN_PACKAGE {
+            let target = self.signal_target().await;
+            let confirmed = service::ensure_current(
+                &self.watch.signal,
+                &target,
+                &self.watch.health,
+                self.watch.handoff_timeout,
+            )
+            .await;
+            match confirmed {
+                Ok(None) => {}
+                Ok(Some(reloaded)) => log_reloaded(self.name(), &self.watch.signal, reloaded),
+                Err(err) => tracing::error!(
+                    watch = %self.name(),
+                    "the service still does not run {} {}: {err}; check the service",
+                    self.watch.package,
+                    previous.version
+                ),
+            }
+        }
+        tracing::warn!(
+            watch = %self.name(),
+            "rolled back to {} {}",
+            self.watch.package,
+            previous.version
+        );
+        true
+    }
+
+    /// Which processes may be signalled for this watch (see [`service::target`]).
+    async fn signal_target(&self) -> service::target::Target {
+        service::target::Target::resolve(&self.watch.signal, &self.dpkg, &self.watch.package).await
+    }
+
+    async fn set_pending(&self, pending: Option<Pending>) -> Result<(), SyncError> {
+        self.state
+            .update(self.name(), &self.watch.package, |w| w.pending = pending)
+            .await?;
+        Ok(())
     }
 
     pub(super) async fn mark_bad(
@@ -210,6 +315,20 @@ impl Syncer {
     }
 }
 
+/// Why the installed version did not take over.
+#[derive(Debug, thiserror::Error)]
+enum HandOverError {
+    /// The service did not hand over, or failed its health check.
+    #[error(transparent)]
+    Reload(#[from] service::ReloadError),
+    /// The new agent binary failed its self-test.
+    #[error(transparent)]
+    SelfTest(#[from] SelfTestError),
+    /// The agent does not know its own path, so it cannot test the new binary.
+    #[error("the agent's own path is unknown, so the new binary cannot be tested")]
+    NoSelfTest,
+}
+
 fn log_reloaded(watch: &str, signal: &SignalConfig, reloaded: service::Reloaded) {
     match reloaded {
         service::Reloaded::HandedOver { pid } => {
@@ -226,6 +345,24 @@ fn log_reloaded(watch: &str, signal: &SignalConfig, reloaded: service::Reloaded)
         ),
         service::Reloaded::NotSignalled => {
             tracing::info!(watch, "no signal configured; health check passed");
+        }
+    }
+}
+
+impl Candidate {
+    /// The release record of this candidate (what the state stores once it serves).
+    fn release(&self) -> Release {
+        let (signed_time, effective_time) = super::trust::installed_times(self.trusted.as_ref());
+        Release {
+            signed_time,
+            effective_time,
+            version_id: self.info.version_id.clone(),
+            etag: Some(self.info.etag.clone()),
+            md5: self.md5.clone(),
+            sha256: self.sha256.clone(),
+            version: self.version.clone(),
+            deb: self.deb.clone(),
+            installed_at: now_rfc3339(),
         }
     }
 }

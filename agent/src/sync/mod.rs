@@ -9,11 +9,13 @@
 //! - [`trust`]: before any GET, authenticate the signed statements from the HEAD and
 //!   refuse downgrades and bytes already marked bad;
 //! - [`fetch`]: GET by VersionId, stream to disk, verify;
-//! - [`apply`]: install, hand over, check health, or roll back.
+//! - [`apply`]: install, hand over, check health, or roll back;
+//! - [`reconcile`]: at start and after an error, finish what a crash interrupted.
 
 mod apply;
 mod fetch;
 mod limits;
+mod reconcile;
 mod reuse;
 mod trust;
 
@@ -134,6 +136,10 @@ pub struct Syncer {
     pub state: Arc<SharedState>,
     /// Serialises dpkg runs of all watches.
     pub install_lock: Arc<tokio::sync::Mutex<()>>,
+    /// False until the state was reconciled with dpkg, and again after an error.
+    pub reconciled: std::sync::atomic::AtomicBool,
+    /// The self-test a new agent must pass (agent watch only).
+    pub self_test: Option<crate::selftest::SelfTest>,
 }
 
 /// A downloaded, verified package ready to install.
@@ -161,8 +167,29 @@ impl Syncer {
         )
     }
 
-    /// Runs one sync. Cancellation is honoured until the download is complete.
+    /// Runs one sync. Cancellation is honoured until the download is complete. The first
+    /// sync, and the first after an error, reconciles the state with dpkg first.
     pub async fn sync_once(&self, cancel: &CancellationToken) -> Result<Outcome, SyncError> {
+        use std::sync::atomic::Ordering;
+        let result = async {
+            if !self.reconciled.load(Ordering::Relaxed) {
+                if let Some(outcome) = self.reconcile().await? {
+                    self.reconciled.store(true, Ordering::Relaxed);
+                    return Ok(outcome);
+                }
+                self.reconciled.store(true, Ordering::Relaxed);
+            }
+            self.poll(cancel).await
+        }
+        .await;
+        if result.is_err() {
+            self.reconciled.store(false, Ordering::Relaxed);
+        }
+        result
+    }
+
+    /// One sync without reconciliation.
+    async fn poll(&self, cancel: &CancellationToken) -> Result<Outcome, SyncError> {
         let current = self.state.watch(self.name(), &self.watch.package).await;
         let if_none_match = current.installed.as_ref().and_then(|r| r.etag.clone());
         let head = tokio::select! {

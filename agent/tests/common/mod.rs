@@ -49,6 +49,8 @@ pub struct DebExtras {
     pub postinst: Option<String>,
     /// A preinst script body.
     pub preinst: Option<String>,
+    /// Extra executables (mode 0755): (content on disk, destination in the package).
+    pub executables: Vec<(PathBuf, String)>,
 }
 
 /// One test's world: S3 (moto, or garage, + a proxy), a dpkg sandbox, a scratch directory.
@@ -126,19 +128,29 @@ impl World {
         // The agent under test (`CARGO_BIN_EXE_hoist-agent`) keeps line tables (9 of 58 MB);
         // packages need no debug info, and small packages keep the tests fast.
         let stripped = work.join(binary_name);
-        let out = Command::new("strip")
-            .arg("--strip-debug")
-            .arg("-o")
-            .arg(&stripped)
-            .arg(binary)
-            .output()
-            .expect("`strip` (binutils) is needed: apt-get install binutils (`make test` installs dpkg-dev, which pulls it in)");
-        assert!(
-            out.status.success(),
-            "strip {}: {}",
-            binary.display(),
-            String::from_utf8_lossy(&out.stderr)
-        );
+        // Scripts (not ELF) are packaged as they are.
+        let mut magic = [0u8; 4];
+        let is_elf = std::fs::File::open(binary)
+            .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut magic))
+            .is_ok()
+            && &magic == b"\x7fELF";
+        if is_elf {
+            let out = Command::new("strip")
+                .arg("--strip-debug")
+                .arg("-o")
+                .arg(&stripped)
+                .arg(binary)
+                .output()
+                .expect("`strip` (binutils) is needed: apt-get install binutils (`make test` installs dpkg-dev, which pulls it in)");
+            assert!(
+                out.status.success(),
+                "strip {}: {}",
+                binary.display(),
+                String::from_utf8_lossy(&out.stderr)
+            );
+        } else {
+            std::fs::copy(binary, &stripped).expect("copy the script");
+        }
         let binary = stripped.as_path();
         let mut manifest = format!(
             "[package]\nname = \"{package}\"\nversion = \"{version}\"\nmaintainer = \"hoist tests <tests@example.invalid>\"\nlicense = \"MIT\"\n\
@@ -149,6 +161,12 @@ impl World {
         for (source, dest) in &extras.files {
             manifest.push_str(&format!(
                 "\n[[files]]\nsource = \"{}\"\ndest = \"{dest}\"\nmode = \"0644\"\n",
+                source.display()
+            ));
+        }
+        for (source, dest) in &extras.executables {
+            manifest.push_str(&format!(
+                "\n[[files]]\nsource = \"{}\"\ndest = \"{dest}\"\nmode = \"0755\"\n",
                 source.display()
             ));
         }
@@ -530,8 +548,13 @@ pub struct WatchTarget {
 impl WatchTarget {
     /// `hello` at `program`, on a free port, with a pidfile and health on `/healthz`.
     pub fn hello(program: &Path) -> WatchTarget {
+        WatchTarget::hello_with_ready_timeout(program, Duration::from_secs(5))
+    }
+
+    /// [`WatchTarget::hello`] whose handoff waits `ready_timeout` for a successor.
+    pub fn hello_with_ready_timeout(program: &Path, ready_timeout: Duration) -> WatchTarget {
         let command = HelloCommand::new(program)
-            .ready_timeout(Duration::from_secs(5))
+            .ready_timeout(ready_timeout)
             .idle_grace(Duration::from_millis(500))
             .drain_deadline(Duration::from_secs(10));
         let addr = command.listen_addr();

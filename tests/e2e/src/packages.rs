@@ -28,7 +28,23 @@ pub struct Deb {
 /// # Panics
 /// When `hoist build` fails (with its output).
 pub fn hello_deb(binary: &Path, version: &str, out_dir: &Path) -> Deb {
-    build_from_template("hello", binary, "hello.service", version, out_dir)
+    build_from_template("hello", binary, "hello.service", version, out_dir, None)
+}
+
+/// [`hello_deb`] with a postinst that runs the shell `body` (under `set -e`) before
+/// hoist's own part.
+///
+/// # Panics
+/// When `hoist build` fails (with its output).
+pub fn hello_deb_with_postinst(binary: &Path, version: &str, out_dir: &Path, body: &str) -> Deb {
+    build_from_template(
+        "hello",
+        binary,
+        "hello.service",
+        version,
+        out_dir,
+        Some(body),
+    )
 }
 
 /// Builds the `hoist-agent` package `version` from `binary` into `out_dir`.
@@ -42,6 +58,7 @@ pub fn agent_deb(binary: &Path, version: &str, out_dir: &Path) -> Deb {
         "hoist-agent.service",
         version,
         out_dir,
+        None,
     )
 }
 
@@ -53,6 +70,7 @@ fn build_from_template(
     unit: &str,
     version: &str,
     out_dir: &Path,
+    postinst: Option<&str>,
 ) -> Deb {
     let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures");
     let template_path = fixtures.join(format!("{package}.toml"));
@@ -63,9 +81,21 @@ fn build_from_template(
     std::fs::create_dir_all(&manifest_dir)
         .unwrap_or_else(|e| panic!("cannot create {}: {e}", manifest_dir.display()));
     let manifest = manifest_dir.join("hoist.toml");
-    let rendered = template
+    let mut rendered = template
         .replace("@BINARY@", &absolute(binary).display().to_string())
         .replace("@UNIT@", &absolute(&unit_path).display().to_string());
+    if let Some(body) = postinst {
+        let script = manifest_dir.join("postinst");
+        std::fs::write(
+            &script,
+            format!("#!/bin/sh\nset -e\n{body}\n#HOIST#\nexit 0\n"),
+        )
+        .unwrap_or_else(|e| panic!("cannot write {}: {e}", script.display()));
+        rendered.push_str(&format!(
+            "\n[scripts]\npostinst = \"{}\"\n",
+            script.display()
+        ));
+    }
     std::fs::write(&manifest, rendered)
         .unwrap_or_else(|e| panic!("cannot write {}: {e}", manifest.display()));
     build_manifest(&manifest, package, version, out_dir)
