@@ -148,7 +148,8 @@ fn one_host_bootstraps_follows_releases_rolls_back_updates_its_agent_and_reboots
     one_host_bootstraps_follows_releases_rolls_back_updates_its_agent_and_reboots(Suite::Trixie);
 }
 
-/// The whole life of one host running `suite`.
+/// The whole life of one host running `suite` (the body of the two tests above).
+#[allow(clippy::unwrap_used)]
 fn one_host_bootstraps_follows_releases_rolls_back_updates_its_agent_and_reboots(suite: Suite) {
     let _serial = SERIAL.lock().unwrap_or_else(PoisonError::into_inner);
     let pkgs = packages();
