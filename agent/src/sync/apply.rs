@@ -26,6 +26,9 @@ impl Syncer {
             .await
         {
             let reason = format!("install failed: {err}");
+            if err.host_unchanged() {
+                return self.refuse_unchanged(candidate, reason).await;
+            }
             return self.roll_back(candidate, previous, reason).await;
         }
         tracing::info!(
@@ -92,6 +95,41 @@ impl Syncer {
         Ok(())
     }
 
+    /// Marks the candidate bad when its install was refused before the host changed:
+    /// the installed version keeps running, there is nothing to roll back.
+    async fn refuse_unchanged(
+        &self,
+        candidate: Candidate,
+        reason: String,
+    ) -> Result<Outcome, SyncError> {
+        self.record_failure(
+            &candidate,
+            &reason,
+            "release refused, nothing installed, marked bad (not retried until a newer one appears)",
+        )
+        .await?;
+        discard(&candidate.deb);
+        Ok(Outcome::Refused { reason })
+    }
+
+    /// Marks the candidate bad and logs why (`what` first).
+    async fn record_failure(
+        &self,
+        candidate: &Candidate,
+        reason: &str,
+        what: &str,
+    ) -> Result<(), SyncError> {
+        self.mark_bad(&candidate.info, Some(&candidate.version), reason)
+            .await?;
+        tracing::error!(
+            watch = %self.name(),
+            object = %self.describe(candidate.info.version_id.as_deref()),
+            version = %candidate.version,
+            "{what}: {reason}"
+        );
+        Ok(())
+    }
+
     /// Reinstalls `previous` (if any), signals again, and marks the candidate bad.
     async fn roll_back(
         &self,
@@ -99,14 +137,12 @@ impl Syncer {
         previous: Option<Release>,
         reason: String,
     ) -> Result<Outcome, SyncError> {
-        self.mark_bad(&candidate.info, Some(&candidate.version), &reason)
-            .await?;
-        tracing::error!(
-            watch = %self.name(),
-            object = %self.describe(candidate.info.version_id.as_deref()),
-            version = %candidate.version,
-            "release failed and is marked bad (not retried until a newer one appears): {reason}"
-        );
+        self.record_failure(
+            &candidate,
+            &reason,
+            "release failed and is marked bad (not retried until a newer one appears)",
+        )
+        .await?;
         match previous {
             Some(previous) if previous.deb.is_file() => {
                 match self
@@ -149,12 +185,7 @@ impl Syncer {
                 "no previous good package to roll back to (first install failed)"
             ),
         }
-        if let Err(err) = std::fs::remove_file(&candidate.deb) {
-            tracing::debug!(
-                "cannot remove the failed package {}: {err}",
-                candidate.deb.display()
-            );
-        }
+        discard(&candidate.deb);
         Ok(Outcome::RolledBack { reason })
     }
 
@@ -189,6 +220,13 @@ impl Syncer {
             }
             Err(err) => tracing::warn!("cannot prune the package cache: {err}"),
         }
+    }
+}
+
+/// Removes a package that was not installed from the cache.
+fn discard(deb: &std::path::Path) {
+    if let Err(err) = std::fs::remove_file(deb) {
+        tracing::debug!("cannot remove the failed package {}: {err}", deb.display());
     }
 }
 
