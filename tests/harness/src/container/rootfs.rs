@@ -12,8 +12,9 @@
 //!
 //! What differs between the suites and how it is handled:
 //! - the package list: both suites have every package of [`PACKAGES`] under the same
-//!   name (trixie's cloud-init 25.1 still needs `python3-cffi-backend` installed up
-//!   front to configure; its `kill` still comes from procps);
+//!   name, and debootstrap resolves the rest (trixie's cloud-init 25.1 pulls in
+//!   `dhcpcd-base` where bookworm's 22.4 pulled `isc-dhcp-client`); `/usr/bin/kill`
+//!   comes from procps in both;
 //! - cloud-init 22.4 (bookworm) and 25.1 (trixie) both read the same
 //!   `/etc/cloud/cloud.cfg.d/` drop-in ([`CLOUD_CFG`]) and both accept the user-data
 //!   `hoist cloud-init` renders (`cloud-init schema` checks it on each in the
