@@ -1,6 +1,7 @@
 # hoist — the two commands of the README, and the release of a service.
 #
-#   make demo      the whole loop on a local S3 server and a real systemd host (container)
+#   make demo      the whole loop on a local S3 server and a real systemd host (container;
+#                  SUITE=bookworm for a Debian 12 host instead of Debian 13)
 #   make test      install what the tests need (once), then fmt, clippy and every test
 #   make release   build the example service, package it and release it to S3
 #   make bench     run the benchmarks under bench/ (prints figures)
@@ -26,6 +27,9 @@ MANIFEST ?= $(if $(filter hoist-agent,$(SERVICE)),agent/hoist.toml,examples/$(SE
 PROFILE ?= $(if $(filter hoist-agent,$(SERVICE)),agent,release)
 # Package version (default: the manifest's); the example service also reports it.
 VERSION ?=
+# Debian release of the demo's host and of bench/fleet.sh's hosts: trixie (13, the
+# current stable) or bookworm (12).
+SUITE ?= trixie
 # Extra flags for `hoist release`, e.g. RELEASE_FLAGS="--bucket my-bucket --sign-key ~/.minisign/hoist.key"
 RELEASE_FLAGS ?=
 
@@ -57,8 +61,8 @@ release:
 	    release --manifest $(MANIFEST) $(if $(VERSION),--version $(VERSION)) $(RELEASE_FLAGS)
 
 demo:
-	scripts/demo.sh
+	SUITE=$(SUITE) scripts/demo.sh
 
 bench:
 	scripts/install-test-deps.sh --bench
-	@for b in bench/*.sh; do echo "=== $$b"; bash "$$b"; done
+	@for b in bench/*.sh; do echo "=== $$b"; SUITE=$(SUITE) bash "$$b"; done

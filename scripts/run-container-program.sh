@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs one of the programs of tests/e2e that boot Debian 12 containers (`hoist-demo`
+# Runs one of the programs of tests/e2e that boot Debian containers (`hoist-demo`
 # for `make demo`, `hoist-fleet-bench` for bench/fleet.sh) on this machine:
 #
 #   scripts/run-container-program.sh PROGRAM [ARGS...]

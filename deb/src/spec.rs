@@ -6,8 +6,11 @@ use std::num::NonZeroUsize;
 use std::path::PathBuf;
 use std::str::FromStr;
 
-/// Where systemd units are installed (Debian 12 keeps them under `/lib`).
-pub const SYSTEMD_UNIT_DIR: &str = "/lib/systemd/system";
+/// Where systemd units are installed: `/usr/lib/systemd/system`, the location both
+/// Debian 12 and 13 read (on merged-/usr systems `/lib` is an alias dpkg does not
+/// know about; Debian 13 expects packages to ship under `/usr`). Upgrading from a
+/// package that shipped the unit under `/lib` keeps the unit (dpkg sees the same file).
+pub const SYSTEMD_UNIT_DIR: &str = "/usr/lib/systemd/system";
 
 /// Everything that goes into one binary package.
 ///

@@ -22,7 +22,7 @@
 //! # dest = "/usr/sbin/hello"
 //! # (or, before the first [table]: binaries = ["../../target/release/hello"])
 //!
-//! [[units]]                          # -> /lib/systemd/system/hello.service
+//! [[units]]                          # -> /usr/lib/systemd/system/hello.service
 //! source = "hello.service"
 //! # enable = true                   # enable on first install
 //! # start = true                    # start on first install (never on upgrade)

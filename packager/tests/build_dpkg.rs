@@ -47,7 +47,11 @@ fn install_upgrade_downgrade_remove_purge() {
     );
     assert!(sandbox.path(UNIT_STATE).exists());
     assert!(sandbox.path("/usr/bin/hello").is_file());
-    assert!(sandbox.path("/lib/systemd/system/hello.service").is_file());
+    assert!(
+        sandbox
+            .path("/usr/lib/systemd/system/hello.service")
+            .is_file()
+    );
 
     // Everything dpkg installed matches its md5sums (and the conffile its hash).
     let verify = sandbox.dpkg(["--verify", "hello"]);

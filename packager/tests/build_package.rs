@@ -121,7 +121,7 @@ fn dpkg_deb_reads_every_compression() {
             ("./etc/", "drwxr-xr-x"),
             ("./etc/hello/", "drwxr-xr-x"),
             ("./etc/hello/hello.conf", "-rw-r--r--"),
-            ("./lib/systemd/system/hello.service", "-rw-r--r--"),
+            ("./usr/lib/systemd/system/hello.service", "-rw-r--r--"),
             ("./usr/bin/hello", "-rwxr-xr-x"),
             ("./usr/share/doc/hello/README", "-rw-r--r--"),
             ("./usr/share/doc/hello/changelog.gz", "-rw-r--r--"),

@@ -5,7 +5,11 @@
 //! `dpkg --configure -a`, runs `dpkg -i` with an argument vector (never a shell), and then
 //! confirms with `dpkg-query` that the expected version is installed — dpkg's exit code
 //! alone is not trusted. With `[dpkg] root = ROOT` every call gets `--root=ROOT`.
+//! A package whose dependencies are not all installed goes through apt instead, or is
+//! refused before anything is unpacked (see [`apt`]).
 
+pub mod apt;
+mod deps;
 pub mod lock;
 pub mod runner;
 
@@ -73,6 +77,21 @@ pub enum DpkgError {
         /// The limit.
         limit: String,
     },
+    /// The package depends on packages that are not installed and that apt cannot
+    /// install from the host's sources. Found before anything was unpacked: the host
+    /// is unchanged.
+    #[error(
+        "{package} cannot be installed: {}; nothing on the host was changed. Publish the missing packages to an apt source the host has (or install them), or release a package that does not need them",
+        apt::describe_unavailable(.missing, .detail)
+    )]
+    DependenciesUnavailable {
+        /// The package.
+        package: String,
+        /// The unmet dependencies, as apt names them (e.g. `jq (not installable)`).
+        missing: Vec<String>,
+        /// What apt said, or why its plan was refused.
+        detail: String,
+    },
     /// dpkg returned but the package is not installed at the expected version.
     #[error(
         "after `dpkg -i`, dpkg-query reports {package} as {found} instead of `{expected} install ok installed`; the package was not installed"
@@ -85,6 +104,14 @@ pub enum DpkgError {
         /// What dpkg-query reported.
         found: String,
     },
+}
+
+impl DpkgError {
+    /// True when the error was found before anything on the host changed (the
+    /// package was refused up front), so there is nothing to roll back.
+    pub fn host_unchanged(&self) -> bool {
+        matches!(self, DpkgError::DependenciesUnavailable { .. })
+    }
 }
 
 /// What `dpkg-query` reports for a package.
@@ -343,6 +370,15 @@ impl Dpkg {
     pub async fn install(&self, deb: &Path, package: &str, version: &str) -> Result<(), DpkgError> {
         let lock = self.wait_for_lock().await?;
         tracing::debug!(lock = %lock.path().display(), "holding the dpkg frontend lock");
+        if let apt::Route::Apt { with } = apt::route(self, deb, package).await? {
+            tracing::info!(
+                "installing {package} {version} with apt, which also installs: {}",
+                with.join(", ")
+            );
+            drop(lock);
+            apt::install(self, deb).await?;
+            return self.confirm_installed(package, version).await;
+        }
         if let Err(err) = self.repair_unless_only(package).await {
             // dpkg -i below may still succeed (it configures what it needs); report it.
             tracing::error!("repairing dpkg failed: {err}");
@@ -354,6 +390,11 @@ impl Dpkg {
             .arg(deb);
         let shown = format!("dpkg -i {}", deb.display());
         self.run_changing(command, &shown).await?;
+        self.confirm_installed(package, version).await
+    }
+
+    /// Checks with dpkg-query that `package` is installed at `version`.
+    async fn confirm_installed(&self, package: &str, version: &str) -> Result<(), DpkgError> {
         match self.query(package).await? {
             Some(status) if status.version == version && status.is_installed() => Ok(()),
             found => Err(DpkgError::NotInstalled {

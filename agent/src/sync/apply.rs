@@ -32,6 +32,9 @@ impl Syncer {
             .await
         {
             let reason = format!("install failed: {err}");
+            if err.host_unchanged() {
+                return self.refuse_unchanged(&candidate, reason).await;
+            }
             return self.roll_back(release, reason).await;
         }
         tracing::info!(
@@ -116,6 +119,32 @@ impl Syncer {
         Ok(())
     }
 
+    /// Marks the candidate bad when its install was refused before the host changed
+    /// (see `DpkgError::host_unchanged`): the installed version keeps running, there is
+    /// nothing to roll back.
+    async fn refuse_unchanged(
+        &self,
+        candidate: &Candidate,
+        reason: String,
+    ) -> Result<Outcome, SyncError> {
+        self.mark_bad(
+            &candidate.info,
+            Some(&candidate.version),
+            &reason,
+            candidate.trusted.as_ref(),
+        )
+        .await?;
+        self.set_pending(None).await?;
+        tracing::error!(
+            watch = %self.name(),
+            object = %self.describe(candidate.info.version_id.as_deref()),
+            version = %candidate.version,
+            "release refused, nothing installed, marked bad (not retried until a newer one appears): {reason}"
+        );
+        discard(&candidate.deb);
+        Ok(Outcome::Refused { reason })
+    }
+
     /// Records the intent, reinstalls the installed (previous good) release over the
     /// failed `candidate`, then marks the candidate bad and clears the intent — in that
     /// order, so that a crash or a failed state write in between is finished by
@@ -192,13 +221,8 @@ impl Syncer {
             version = %candidate.version,
             "release failed and is marked bad (not retried until a newer one appears): {reason}"
         );
-        if previous.as_ref().is_none_or(|p| p.deb != candidate.deb)
-            && let Err(err) = std::fs::remove_file(&candidate.deb)
-        {
-            tracing::debug!(
-                "cannot remove the failed package {}: {err}",
-                candidate.deb.display()
-            );
+        if previous.as_ref().is_none_or(|p| p.deb != candidate.deb) {
+            discard(&candidate.deb);
         }
         Ok(Outcome::RolledBack { reason })
     }
@@ -327,6 +351,13 @@ enum HandOverError {
     /// The agent does not know its own path, so it cannot test the new binary.
     #[error("the agent's own path is unknown, so the new binary cannot be tested")]
     NoSelfTest,
+}
+
+/// Removes a package that was not installed from the cache.
+fn discard(deb: &std::path::Path) {
+    if let Err(err) = std::fs::remove_file(deb) {
+        tracing::debug!("cannot remove the failed package {}: {err}", deb.display());
+    }
 }
 
 fn log_reloaded(watch: &str, signal: &SignalConfig, reloaded: service::Reloaded) {

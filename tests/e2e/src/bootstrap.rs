@@ -5,7 +5,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use hoist_testkit::container::{ContainerError, Host, HostSpec};
+use hoist_testkit::container::{ContainerError, Host, HostSpec, Suite};
 use hoist_testkit::s3server::S3Server;
 
 use crate::releases::{AGENT_KEY, Bucket, HELLO_KEY};
@@ -36,16 +36,26 @@ pub struct HostPlan {
     pub port: u16,
     /// How its agent polls.
     pub polling: Polling,
+    /// The Debian release it runs.
+    pub suite: Suite,
 }
 
 impl HostPlan {
-    /// A host called `name` with a free port, polling at the tests' pace.
+    /// A host called `name` with a free port, polling at the tests' pace, running
+    /// Debian 12 ([`Suite::default`]).
     pub fn new(name: &str) -> HostPlan {
         HostPlan {
             name: name.to_owned(),
             port: hoist_testkit::hello::free_port(),
             polling: Polling::Test,
+            suite: Suite::default(),
         }
+    }
+
+    /// The same host running `suite`.
+    pub fn suite(mut self, suite: Suite) -> HostPlan {
+        self.suite = suite;
+        self
     }
 
     /// The same host with `polling`.
@@ -129,6 +139,7 @@ public_key = "{public_key}"
             self.port
         );
         HostSpec::new(&self.name, user_data)
+            .suite(self.suite)
             .file(
                 "/etc/systemd/system.conf.d/hoist-e2e-aws.conf",
                 environment,

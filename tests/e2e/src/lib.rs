@@ -1,6 +1,6 @@
 //! What the end-to-end tests in `tests/` share.
 //!
-//! The tests boot real Debian 12 hosts (systemd-nspawn containers with systemd and
+//! The tests boot real Debian 12 and 13 hosts (systemd-nspawn containers with systemd and
 //! cloud-init, see `hoist_testkit::container`) from user-data rendered from
 //! `cloud-init/user-data.yaml`, with moto on the machine's 127.0.0.1 as S3, and
 //! deploy packages built by the real `hoist build` and released by the real

@@ -1,7 +1,7 @@
 //! The whole hoist loop on real systemd hosts (systemd-nspawn containers booting
-//! Debian 12 with cloud-init), with moto on the machine's 127.0.0.1 as S3:
+//! Debian with cloud-init), with moto on the machine's 127.0.0.1 as S3:
 //!
-//! - one host through its whole life: bootstrap from rendered user-data → v1 within
+//! - one host through its whole life, once on Debian 12 and once on Debian 13: bootstrap from rendered user-data → v1 within
 //!   60 s of boot; v2 under continuous load with 0 failed requests and no
 //!   stop/start; `hoist rollback` → v1, same guarantees; a broken release rolled back
 //!   by the host and marked bad; the agent updating itself; a reboot that brings
@@ -9,7 +9,7 @@
 //! - three hosts at once converging on each release, with each host's propagation
 //!   time printed.
 //!
-//! The two tests run one after the other (they share the built packages, and timing
+//! The tests run one after the other (they share the built packages, and timing
 //! figures mean more without a second fleet competing for 2 cores).
 
 use std::sync::{Mutex, OnceLock, PoisonError};
@@ -23,7 +23,7 @@ use hoist_e2e::probe::{
     wait_all_serving, wait_handed_over, wait_serving,
 };
 use hoist_e2e::releases::{AGENT_KEY, Bucket, HELLO_KEY};
-use hoist_testkit::container::Host;
+use hoist_testkit::container::{Host, Suite};
 use hoist_testkit::hello::{
     Broken, Load, LoadConfig, LoadReport, Sample, Window, build_hello, wait_until,
 };
@@ -205,7 +205,18 @@ fn change_under_load(
 }
 
 #[test]
-fn one_host_bootstraps_follows_releases_rolls_back_updates_its_agent_and_reboots() {
+fn one_host_bootstraps_follows_releases_rolls_back_updates_its_agent_and_reboots_on_debian_12() {
+    one_host_bootstraps_follows_releases_rolls_back_updates_its_agent_and_reboots(Suite::Bookworm);
+}
+
+#[test]
+fn one_host_bootstraps_follows_releases_rolls_back_updates_its_agent_and_reboots_on_debian_13() {
+    one_host_bootstraps_follows_releases_rolls_back_updates_its_agent_and_reboots(Suite::Trixie);
+}
+
+/// The whole life of one host running `suite` (the body of the two tests above).
+#[allow(clippy::unwrap_used)]
+fn one_host_bootstraps_follows_releases_rolls_back_updates_its_agent_and_reboots(suite: Suite) {
     let _serial = SERIAL.lock().unwrap_or_else(PoisonError::into_inner);
     let pkgs = packages();
     let server = S3Server::moto();
@@ -214,7 +225,7 @@ fn one_host_bootstraps_follows_releases_rolls_back_updates_its_agent_and_reboots
     let v1 = bucket.release(&pkgs.hello_v1, HELLO_KEY);
 
     // --- bootstrap from rendered user-data ---------------------------------------
-    let plan = HostPlan::new("e2e-life");
+    let plan = HostPlan::new(&format!("e2e-life-{suite}")).suite(suite);
     let spec = plan.spec(&server, &bucket);
     let mut host = spec.boot().unwrap();
     let to_v1 = wait_serving(
@@ -265,8 +276,9 @@ fn one_host_bootstraps_follows_releases_rolls_back_updates_its_agent_and_reboots
     );
 
     let mut record = vec![format!(
-        "{}: booted in {:.2?}, serving 1.0.0 {to_v1:.2?} after the boot started",
+        "{} ({}): booted in {:.2?}, serving 1.0.0 {to_v1:.2?} after the boot started",
         host.name(),
+        suite.describe(),
         host.boot_time()
     )];
 
@@ -472,7 +484,10 @@ fn one_host_bootstraps_follows_releases_rolls_back_updates_its_agent_and_reboots
         Some("1.0.0")
     );
 
-    let path = artifacts::write_report("host-lifecycle.txt", &(record.join("\n") + "\n"));
+    let path = artifacts::write_report(
+        &format!("host-lifecycle-{suite}.txt"),
+        &(record.join("\n") + "\n"),
+    );
     println!("{}\n(written to {})", record.join("\n"), path.display());
     host.shutdown().unwrap();
 }

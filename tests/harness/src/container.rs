@@ -1,4 +1,4 @@
-//! Real Debian 12 hosts for end-to-end tests: systemd-nspawn boots the real systemd
+//! Real Debian 12 and 13 hosts for end-to-end tests: systemd-nspawn boots the real systemd
 //! and cloud-init over a throwaway overlay of a cached root filesystem, with a
 //! NoCloud seed (user-data, meta-data with a fresh instance-id).
 //!
@@ -11,7 +11,7 @@
 //! # Ok::<(), hoist_testkit::container::ContainerError>(())
 //! ```
 //!
-//! - [`ContainerRoot`]: the root filesystem, built once per machine with debootstrap
+//! - [`ContainerRoot`]: the root filesystem of a [`Suite`], built once per machine with debootstrap
 //!   under `$HOIST_CACHE` by [`crate::sandbox`]'s root builder (atomic rename, a lock
 //!   for concurrent tests).
 //! - [`HostSpec`] / [`Host`]: boot, run commands inside (`nsenter`), run them as
@@ -40,7 +40,7 @@ pub use command::Output;
 pub use error::ContainerError;
 pub use host::{Host, HostSpec, UnitJob, kill_hosts_of_this_process, sweep_stale_hosts};
 pub use procfs::mounts_mentioning;
-pub use rootfs::{ContainerRoot, PACKAGES, RECIPE};
+pub use rootfs::{BOOKWORM, ContainerRoot, PACKAGES, RECIPE, Suite, TRIXIE};
 
 /// The host tools containers need, with the Debian package of each.
 const TOOLS: &[(&str, &str)] = &[

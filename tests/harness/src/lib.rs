@@ -8,7 +8,7 @@
 //! - [`hello`]: builds the example service `hello` with a chosen version (or a
 //!   deliberately broken variant) and runs it as a real process.
 //!
-//! - [`container`]: real Debian 12 hosts booted by systemd-nspawn (systemd +
+//! - [`container`]: real Debian 12 and 13 hosts booted by systemd-nspawn (systemd +
 //!   cloud-init) over a throwaway overlay of a cached root.
 //!
 //! - [`imds`]: a stand-in for the EC2 instance metadata service (IMDSv2) that hands

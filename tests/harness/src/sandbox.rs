@@ -39,6 +39,13 @@ const DEBIAN_SOURCES: &str = "/etc/apt/sources.list.d/debian.sources";
 /// Mirror used when the host's apt configuration names none.
 const FALLBACK_MIRROR: &str = "http://deb.debian.org/debian";
 
+/// Where debootstrap keeps its per-suite scripts.
+const DEBOOTSTRAP_SCRIPTS: &str = "/usr/share/debootstrap/scripts";
+
+/// The script every current Debian suite uses (`bookworm`, `trixie` … are symlinks
+/// to it); passed explicitly when this machine's debootstrap predates a suite.
+const DEBOOTSTRAP_GENERIC_SCRIPT: &str = "sid";
+
 /// Bumped when the way roots are built changes, so cached roots are rebuilt.
 const RECIPE_REVISION: u32 = 1;
 
@@ -197,10 +204,11 @@ fn build_root(recipe: &RootRecipe, cache: &Path, root: &Path, stamp: &str) {
     if !recipe.include.is_empty() {
         cmd.arg(format!("--include={}", recipe.include.join(",")));
     }
-    cmd.arg(recipe.suite)
-        .arg(&partial)
-        .arg(&mirror)
-        .stdin(Stdio::null())
+    cmd.arg(recipe.suite).arg(&partial).arg(&mirror);
+    if let Some(script) = debootstrap_script(Path::new(DEBOOTSTRAP_SCRIPTS), recipe.suite) {
+        cmd.arg(script);
+    }
+    cmd.stdin(Stdio::null())
         .stdout(log.try_clone().expect("a log file handle can be cloned"))
         .stderr(log);
     eprintln!(
@@ -236,6 +244,18 @@ fn build_root(recipe: &RootRecipe, cache: &Path, root: &Path, stamp: &str) {
     }
     fs::rename(&partial, root)
         .unwrap_or_else(|e| panic!("cannot publish the root {}: {e}", root.display()));
+}
+
+/// The script to pass to debootstrap for `suite`: `None` when debootstrap knows the
+/// suite (or its scripts are not where Debian puts them), else the generic Debian
+/// script, so that a machine whose debootstrap is older than the suite (a Debian 12
+/// without the point release that added `trixie`) still builds it.
+fn debootstrap_script(scripts: &Path, suite: &str) -> Option<PathBuf> {
+    if !scripts.is_dir() || scripts.join(suite).exists() {
+        return None;
+    }
+    let generic = scripts.join(DEBOOTSTRAP_GENERIC_SCRIPT);
+    generic.exists().then_some(generic)
 }
 
 fn remove_tree(path: &Path) {
@@ -478,5 +498,24 @@ impl Sandbox {
     pub fn clear_systemctl_calls(&self) {
         let log = self.path(SYSTEMCTL_LOG);
         fs::write(&log, "").unwrap_or_else(|e| panic!("cannot reset {}: {e}", log.display()));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_unknown_suite_uses_the_generic_debootstrap_script() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let scripts = dir.path();
+        assert_eq!(debootstrap_script(&scripts.join("missing"), "trixie"), None);
+        fs::write(scripts.join("sid"), "").expect("write sid");
+        std::os::unix::fs::symlink("sid", scripts.join("bookworm")).expect("symlink");
+        assert_eq!(debootstrap_script(scripts, "bookworm"), None);
+        assert_eq!(
+            debootstrap_script(scripts, "trixie"),
+            Some(scripts.join("sid"))
+        );
     }
 }

@@ -2,7 +2,8 @@
 //!
 //! Builds the packages with `hoist build`, starts moto on 127.0.0.1 as the S3
 //! server, releases the agent and `hello` 1.0.0 with `hoist release`, boots a Debian
-//! 12 host (systemd-nspawn, systemd + cloud-init) from rendered user-data, releases
+//! host (`--suite trixie`, the default, for Debian 13; `--suite bookworm` for Debian
+//! 12; systemd-nspawn, systemd + cloud-init) from rendered user-data, releases
 //! `hello` 2.0.0 while a client sends requests continuously, rolls back with
 //! `hoist rollback`, and prints a summary. Everything it started is stopped and
 //! removed at the end, on failure and on Ctrl-C. Run by `scripts/demo.sh`, which
@@ -20,7 +21,7 @@ use hoist_e2e::packages::{agent_deb, hello_deb};
 use hoist_e2e::probe::{UnitSnapshot, served, wait_handed_over, wait_serving};
 use hoist_e2e::releases::{AGENT_KEY, Bucket, HELLO_KEY, Released};
 use hoist_e2e::{artifacts, interrupts};
-use hoist_testkit::container::{self, Host};
+use hoist_testkit::container::{self, Host, Suite};
 use hoist_testkit::hello::{Load, LoadConfig, LoadReport, Window, build_hello, wait_until};
 use hoist_testkit::s3server::S3Server;
 
@@ -32,8 +33,17 @@ fn main() -> ExitCode {
         container::sweep_stale_hosts();
         return ExitCode::SUCCESS;
     }
+    let suite = match parse_suite(std::env::args().skip(1)) {
+        Ok(suite) => suite,
+        Err(err) => {
+            eprintln!(
+                "error: {err}\nusage: hoist-demo [--suite bookworm|trixie]\n       hoist-demo --sweep"
+            );
+            return ExitCode::from(2);
+        }
+    };
     interrupts::clean_up_on_signal();
-    match run() {
+    match run(suite) {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => {
             eprintln!(
@@ -46,6 +56,23 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// `--suite NAME` (default: the current stable release).
+fn parse_suite(mut args: impl Iterator<Item = String>) -> Result<Suite, String> {
+    let mut suite = Suite::STABLE;
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--suite" => {
+                suite = args
+                    .next()
+                    .ok_or_else(|| "--suite needs bookworm or trixie".to_owned())?
+                    .parse()?;
+            }
+            other => return Err(format!("unknown argument `{other}`")),
+        }
+    }
+    Ok(suite)
 }
 
 fn step(n: u32, text: &str) {
@@ -69,10 +96,11 @@ struct Rollout {
     stayed_up: bool,
 }
 
-fn run() -> Result<bool, String> {
+fn run(suite: Suite) -> Result<bool, String> {
     let started = Instant::now();
     println!(
-        "hoist demo: the whole loop on a real systemd host (Debian 12, systemd + cloud-init in systemd-nspawn)"
+        "hoist demo: the whole loop on a real systemd host ({}, systemd + cloud-init in systemd-nspawn)",
+        suite.describe()
     );
 
     step(
@@ -118,7 +146,7 @@ fn run() -> Result<bool, String> {
         3,
         "boot a new host from user-data rendered from cloud-init/user-data.yaml",
     );
-    let plan = HostPlan::new("demo-host");
+    let plan = HostPlan::new("demo-host").suite(suite);
     let (user_data, command) = bucket.cloud_init(&plan.agent_config(&bucket));
     shown(&command);
     println!(

@@ -2,7 +2,8 @@
 //! every host of a small fleet when agents poll at their default pace, and whether
 //! any request fails on the way.
 //!
-//! Boots `--hosts` (default 3) Debian 12 hosts (systemd-nspawn, systemd + cloud-init)
+//! Boots `--hosts` (default 3) Debian hosts of `--suite` (default trixie, Debian 13;
+//! `bookworm` for Debian 12) (systemd-nspawn, systemd + cloud-init)
 //! from user-data rendered by `hoist cloud-init`, with agents on their default
 //! polling (10 s ± 2 s) and moto on 127.0.0.1 as S3. A client sends requests to every
 //! host for the whole run. Then `--releases` (default 10) times: wait a random part
@@ -25,7 +26,7 @@ use hoist_e2e::packages::{Deb, agent_deb, hello_deb};
 use hoist_e2e::probe::{UnitSnapshot, wait_all_serving, wait_handed_over, wait_serving};
 use hoist_e2e::releases::{AGENT_KEY, Bucket, HELLO_KEY};
 use hoist_e2e::{artifacts, interrupts};
-use hoist_testkit::container;
+use hoist_testkit::container::{self, Suite};
 use hoist_testkit::hello::{Load, LoadConfig, LoadReport, build_hello};
 use hoist_testkit::s3server::S3Server;
 
@@ -40,12 +41,13 @@ const BOOT_DEADLINE: Duration = Duration::from_secs(180);
 /// not aborted).
 const RELEASE_DEADLINE: Duration = Duration::from_secs(90);
 
-const USAGE: &str = "usage: hoist-fleet-bench [--hosts N] [--releases N]\n       hoist-fleet-bench --sweep   (remove hosts left by a killed run)";
+const USAGE: &str = "usage: hoist-fleet-bench [--hosts N] [--releases N] [--suite bookworm|trixie]\n       hoist-fleet-bench --sweep   (remove hosts left by a killed run)";
 
 /// Command-line settings.
 struct Settings {
     hosts: usize,
     releases: usize,
+    suite: Suite,
 }
 
 fn main() -> ExitCode {
@@ -76,9 +78,17 @@ fn parse_args(args: &[String]) -> Result<Settings, String> {
     let mut settings = Settings {
         hosts: 3,
         releases: 10,
+        suite: Suite::STABLE,
     };
     let mut args = args.iter();
     while let Some(flag) = args.next() {
+        if flag == "--suite" {
+            let value = args
+                .next()
+                .ok_or_else(|| "--suite needs bookworm or trixie".to_owned())?;
+            settings.suite = value.parse()?;
+            continue;
+        }
         let slot = match flag.as_str() {
             "--hosts" => &mut settings.hosts,
             "--releases" => &mut settings.releases,
@@ -108,8 +118,10 @@ struct HostFigures {
 fn run(settings: &Settings) -> Result<bool, String> {
     let started = Instant::now();
     println!(
-        "hoist fleet benchmark: {} hosts, {} releases, agents polling every {AGENT_INTERVAL:?} ± 2 s (their defaults)",
-        settings.hosts, settings.releases
+        "hoist fleet benchmark: {} hosts on {}, {} releases, agents polling every {AGENT_INTERVAL:?} ± 2 s (their defaults)",
+        settings.hosts,
+        settings.suite.describe(),
+        settings.releases
     );
 
     println!(
@@ -142,7 +154,11 @@ fn run(settings: &Settings) -> Result<bool, String> {
         settings.hosts
     );
     let plans: Vec<HostPlan> = (1..=settings.hosts)
-        .map(|n| HostPlan::new(&format!("fleet-bench-{n}")).polling(Polling::AgentDefaults))
+        .map(|n| {
+            HostPlan::new(&format!("fleet-bench-{n}"))
+                .polling(Polling::AgentDefaults)
+                .suite(settings.suite)
+        })
         .collect();
     let hosts = boot_all(&plans, &server, &bucket).map_err(|e| e.to_string())?;
     let addrs: Vec<_> = plans.iter().map(HostPlan::addr).collect();

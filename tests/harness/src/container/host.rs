@@ -27,7 +27,7 @@ use super::command::{self, Output};
 use super::error::ContainerError;
 use super::layer::{self, LayerFile, NOCLOUD_SEED_DIR};
 use super::procfs;
-use super::rootfs::ContainerRoot;
+use super::rootfs::{ContainerRoot, Suite};
 use crate::sandbox::cache_dir;
 
 /// `PATH` for commands run inside a host.
@@ -57,6 +57,7 @@ pub struct HostSpec {
     meta_data: Option<String>,
     files: Vec<LayerFile>,
     boot_timeout: Duration,
+    suite: Suite,
 }
 
 impl HostSpec {
@@ -69,7 +70,16 @@ impl HostSpec {
             meta_data: None,
             files: Vec::new(),
             boot_timeout: DEFAULT_BOOT_TIMEOUT,
+            suite: Suite::default(),
         }
+    }
+
+    /// The Debian release the host runs (default [`Suite::Bookworm`]); each suite
+    /// has its own cached root.
+    #[must_use]
+    pub fn suite(mut self, suite: Suite) -> HostSpec {
+        self.suite = suite;
+        self
     }
 
     /// The seed's `meta-data`. Without it the host gets
@@ -109,7 +119,7 @@ impl HostSpec {
     /// end). Whatever was started is cleaned up before the error returns.
     pub fn boot(self) -> Result<Host, ContainerError> {
         validate_name(&self.name)?;
-        let root = ContainerRoot::cached()?;
+        let root = ContainerRoot::cached_for(self.suite)?;
         sweep_stale_hosts();
         let hosts = hosts_dir();
         let dir = hosts.join(format!(
@@ -232,6 +242,11 @@ impl Host {
     /// The host's name (machine name and hostname).
     pub fn name(&self) -> &str {
         &self.name
+    }
+
+    /// The Debian release the host runs.
+    pub fn suite(&self) -> Suite {
+        self.root.suite()
     }
 
     /// The host's directory on the machine (upper layer, console logs).

@@ -1,12 +1,26 @@
-//! The cached Debian 12 root filesystem every container host boots from.
+//! The cached Debian root filesystems container hosts boot from: one per [`Suite`]
+//! (Debian 12 "bookworm" and Debian 13 "trixie").
 //!
-//! It is one more [`RootRecipe`] of [`crate::sandbox`]'s root builder (built once per
-//! machine with debootstrap under `$HOIST_CACHE`, in a temporary directory renamed
-//! into place, under an exclusive lock, rebuilt when the recipe changes). What makes
-//! it a bootable host rather than a dpkg sandbox: systemd, dbus and cloud-init, and
-//! what cloud-init needs in a container (a generated locale, `python3-cffi-backend`,
-//! the NoCloud-only datasource list, no network configuration). The root is only
-//! ever used as the read-only lower layer of an overlay.
+//! Each is one more [`RootRecipe`] of [`crate::sandbox`]'s root builder (built once per
+//! machine with debootstrap under `$HOIST_CACHE`, from the mirror of the machine's apt
+//! sources, in a temporary directory renamed into place, under an exclusive lock,
+//! rebuilt when the recipe changes). What makes it a bootable host rather than a dpkg
+//! sandbox: systemd, dbus and cloud-init, and what cloud-init needs in a container (a
+//! generated locale, `python3-cffi-backend`, the NoCloud-only datasource list, no
+//! network configuration). The root is only ever used as the read-only lower layer of
+//! an overlay.
+//!
+//! What differs between the suites and how it is handled:
+//! - the package list: both suites have every package of [`PACKAGES`] under the same
+//!   name, and debootstrap resolves the rest (trixie's cloud-init 25.1 pulls in
+//!   `dhcpcd-base` where bookworm's 22.4 pulled `isc-dhcp-client`); `/usr/bin/kill`
+//!   comes from procps in both;
+//! - cloud-init 22.4 (bookworm) and 25.1 (trixie) both read the same
+//!   `/etc/cloud/cloud.cfg.d/` drop-in ([`CLOUD_CFG`]) and both accept the user-data
+//!   `hoist cloud-init` renders (`cloud-init schema` checks it on each in the
+//!   end-to-end test);
+//! - systemd 252 and 257 both boot under this machine's nspawn with the unified cgroup
+//!   hierarchy (257 no longer supports the legacy one, which the harness never uses).
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -16,8 +30,8 @@ use crate::sandbox::{RootRecipe, cached_root};
 
 use super::error::ContainerError;
 
-/// Packages on top of debootstrap's minbase: what a Debian 12 cloud image has that
-/// the tests rely on (systemd as PID 1, cloud-init, `/bin/kill` from procps for
+/// Packages on top of debootstrap's minbase, the same in both suites: what a Debian
+/// cloud image has that the tests rely on (systemd as PID 1, cloud-init, `/bin/kill` from procps for
 /// `ExecReload`, curl for the bootstrap download).
 pub const PACKAGES: &[&str] = &[
     "systemd",
@@ -31,14 +45,93 @@ pub const PACKAGES: &[&str] = &[
     "ca-certificates",
 ];
 
-/// The recipe of the host root. Rename it (the `-vN` suffix) when [`customize`]
-/// changes, so cached roots are rebuilt.
-pub const RECIPE: RootRecipe = RootRecipe {
+/// A Debian release a container host runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum Suite {
+    /// Debian 12 "bookworm" (systemd 252, cloud-init 22.4, dpkg 1.21): the release of
+    /// the machines the tests run on, and the default of [`crate::container::HostSpec`].
+    #[default]
+    Bookworm,
+    /// Debian 13 "trixie" (systemd 257, cloud-init 25.1, dpkg 1.22): the current stable.
+    Trixie,
+}
+
+impl Suite {
+    /// Every suite the harness builds roots for, oldest first.
+    pub const ALL: [Suite; 2] = [Suite::Bookworm, Suite::Trixie];
+
+    /// The current stable release (the default of `make demo` and `bench/fleet.sh`).
+    pub const STABLE: Suite = Suite::Trixie;
+
+    /// The suite's code name, as debootstrap and apt spell it.
+    pub fn codename(self) -> &'static str {
+        match self {
+            Suite::Bookworm => "bookworm",
+            Suite::Trixie => "trixie",
+        }
+    }
+
+    /// `Debian 12 (bookworm)`, for messages.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Suite::Bookworm => "Debian 12 (bookworm)",
+            Suite::Trixie => "Debian 13 (trixie)",
+        }
+    }
+
+    /// The recipe of this suite's host root.
+    pub fn recipe(self) -> &'static RootRecipe {
+        match self {
+            Suite::Bookworm => &BOOKWORM,
+            Suite::Trixie => &TRIXIE,
+        }
+    }
+}
+
+impl std::fmt::Display for Suite {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.codename())
+    }
+}
+
+impl std::str::FromStr for Suite {
+    type Err = String;
+
+    /// `bookworm` or `12`, `trixie` or `13` (case-insensitive, `debian` prefix allowed).
+    fn from_str(text: &str) -> Result<Suite, String> {
+        let lower = text.trim().to_ascii_lowercase();
+        let bare = lower
+            .strip_prefix("debian")
+            .map_or(lower.as_str(), |rest| rest.trim_start_matches(['-', ' ']));
+        match bare {
+            "bookworm" | "12" => Ok(Suite::Bookworm),
+            "trixie" | "13" => Ok(Suite::Trixie),
+            _ => Err(format!(
+                "unknown Debian suite `{text}`: use bookworm (Debian 12) or trixie (Debian 13)"
+            )),
+        }
+    }
+}
+
+/// The recipe of the Debian 12 host root. Rename it (the `-vN` suffix) when
+/// [`customize`] changes, so cached roots are rebuilt.
+pub const BOOKWORM: RootRecipe = RootRecipe {
     name: "nspawn-bookworm-v1",
     suite: "bookworm",
     include: PACKAGES,
     customize: Some(customize),
 };
+
+/// The recipe of the Debian 13 host root (same packages and customize step).
+pub const TRIXIE: RootRecipe = RootRecipe {
+    name: "nspawn-trixie-v1",
+    suite: "trixie",
+    include: PACKAGES,
+    customize: Some(customize),
+};
+
+/// The recipe of the default (Debian 12) host root.
+pub const RECIPE: RootRecipe = BOOKWORM;
 
 /// cloud-init settings for a container: only the NoCloud seed (no probing of cloud
 /// metadata services), and no network configuration (the container shares the
@@ -54,19 +147,31 @@ const LOCALE: &str = "en_US.UTF-8";
 #[derive(Debug, Clone)]
 pub struct ContainerRoot {
     path: PathBuf,
+    suite: Suite,
 }
 
 impl ContainerRoot {
-    /// The cached root, built first when this machine has none yet (about a minute;
-    /// concurrent callers wait for the same build).
+    /// The cached Debian 12 root; see [`ContainerRoot::cached_for`].
+    pub fn cached() -> Result<ContainerRoot, ContainerError> {
+        ContainerRoot::cached_for(Suite::Bookworm)
+    }
+
+    /// The cached root of `suite`, built first when this machine has none yet (about
+    /// a minute; concurrent callers wait for the same build).
     ///
     /// Errors: not root or a host tool missing. Panics (as every root build of the
     /// harness does) when debootstrap fails, with its log's tail.
-    pub fn cached() -> Result<ContainerRoot, ContainerError> {
+    pub fn cached_for(suite: Suite) -> Result<ContainerRoot, ContainerError> {
         super::require_root_and_tools()?;
         Ok(ContainerRoot {
-            path: cached_root(&RECIPE),
+            path: cached_root(suite.recipe()),
+            suite,
         })
+    }
+
+    /// The Debian release of this root.
+    pub fn suite(&self) -> Suite {
+        self.suite
     }
 
     /// The root directory.
@@ -118,4 +223,35 @@ fn customize(root: &Path) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn suites_parse_by_name_and_number() {
+        for (text, suite) in [
+            ("bookworm", Suite::Bookworm),
+            ("12", Suite::Bookworm),
+            ("Debian12", Suite::Bookworm),
+            ("trixie", Suite::Trixie),
+            ("13", Suite::Trixie),
+            ("debian-13", Suite::Trixie),
+        ] {
+            assert_eq!(text.parse::<Suite>(), Ok(suite), "{text}");
+            assert_eq!(suite.to_string().parse::<Suite>(), Ok(suite));
+        }
+        let err = "sid".parse::<Suite>().unwrap_err();
+        assert!(err.contains("trixie"), "{err}");
+    }
+
+    #[test]
+    fn every_suite_has_its_own_cached_root() {
+        let names: Vec<&str> = Suite::ALL.iter().map(|s| s.recipe().name).collect();
+        assert_eq!(names, ["nspawn-bookworm-v1", "nspawn-trixie-v1"]);
+        for suite in Suite::ALL {
+            assert_eq!(suite.recipe().suite, suite.codename());
+        }
+    }
 }
