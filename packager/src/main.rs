@@ -4,10 +4,14 @@
 //! Each subcommand lives in its own module under `cmd/`; this file only parses the
 //! command line, sets up logging and maps errors to exit codes.
 
+mod binaries;
 mod cmd;
+mod depends;
+mod elf;
 mod manifest;
 mod s3args;
 mod sign;
+mod strip;
 mod userdata;
 
 use std::process::ExitCode;

@@ -149,31 +149,17 @@ fn control_fields_are_computed() {
     let fixture = Fixture::new();
     let deb = build_ok(&fixture.manifest(), &fixture.out_dir("out"), &[]);
 
-    // Installed-Size: KiB of the files (each rounded up) plus one per directory.
+    // Installed-Size: what dpkg-gencontrol measures on the unpacked files.
     let size: u64 = dpkg_deb(&["--field"], &deb)
         .lines()
         .find_map(|l| l.strip_prefix("Installed-Size: "))
         .unwrap()
         .parse()
         .unwrap();
-    let data = Command::new("dpkg-deb")
-        .arg("--contents")
-        .arg(&deb)
-        .output()
-        .unwrap();
-    let mut expected = 0;
-    for line in String::from_utf8(data.stdout).unwrap().lines() {
-        let cols: Vec<&str> = line.split_whitespace().collect();
-        if cols[5] == "./" {
-            continue;
-        }
-        expected += if cols[0].starts_with('d') {
-            1
-        } else {
-            cols[2].parse::<u64>().unwrap().div_ceil(1024)
-        };
-    }
-    assert_eq!(size, expected);
+    assert_eq!(
+        size,
+        hoist_testkit::debian_tools::installed_size_by_dpkg_gencontrol(&deb)
+    );
 
     // The default architecture is the build host's.
     let host = run_ok(Command::new("dpkg").arg("--print-architecture"));

@@ -20,6 +20,7 @@
 
 pub mod captured_log;
 pub mod container;
+pub mod debian_tools;
 pub mod hello;
 pub mod s3server;
 pub mod sandbox;
