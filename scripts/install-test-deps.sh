@@ -42,6 +42,8 @@ apt_packages=(
     util-linux    # unshare: private mount namespaces for sandboxes
     curl ca-certificates  # fetching presigned URLs in tests
     cloud-init    # `cloud-init schema` validates rendered user-data (disabled at boot below)
+    binutils gcc  # strip/objcopy/readelf: `hoist build` strips binaries; cc builds a test binary
+    binutils-aarch64-linux-gnu  # strips the aarch64 test binaries (packager/tests/build_elf.rs)
 )
 [ $want_bench = 1 ] && apt_packages+=(wrk hyperfine procps)
 

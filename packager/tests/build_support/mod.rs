@@ -117,3 +117,105 @@ pub fn listing(dir: &Path) -> Vec<String> {
     names.sort();
     names
 }
+
+/// The aarch64 ELF fixtures (packager/tests/fixtures/elf/make.sh says how they are made).
+pub fn elf_fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/elf")
+        .join(name)
+}
+
+/// Compiles a small C program with debug info (`cc -g`) to `dir/NAME`: a dynamically
+/// linked ELF binary of the build host with symbols and DWARF, as a release build
+/// before stripping. The source path is mapped away, so the bytes do not depend on `dir`.
+pub fn compile_c(dir: &Path, name: &str) -> PathBuf {
+    require_tool("cc", "gcc");
+    let source = dir.join(format!("{name}.c"));
+    std::fs::write(
+        &source,
+        "#include <stdio.h>\n#include <math.h>\n\
+         int main(int argc, char **argv) { printf(\"%f\\n\", sqrt((double)argc)); return 0; }\n",
+    )
+    .unwrap();
+    let binary = dir.join(name);
+    run_ok(
+        Command::new("cc")
+            .args(["-g", "-O1"])
+            .arg(format!("-ffile-prefix-map={}=.", dir.display()))
+            .arg("-o")
+            .arg(&binary)
+            .arg(&source)
+            .arg("-lm")
+            .current_dir(dir),
+    );
+    binary
+}
+
+/// The section names of an ELF file (`readelf -SW`).
+pub fn elf_sections(path: &Path) -> Vec<String> {
+    require_tool("readelf", "binutils");
+    run_ok(Command::new("readelf").arg("-SW").arg(path))
+        .lines()
+        .filter_map(|l| {
+            let l = l.trim_start();
+            let rest = l.strip_prefix('[')?;
+            let (_, after) = rest.split_once(']')?;
+            after.split_whitespace().next().map(str::to_owned)
+        })
+        .collect()
+}
+
+/// `dpkg-deb -x DEB DIR` into a new temporary directory.
+pub fn unpack(deb: &Path) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    run_ok(Command::new("dpkg-deb").arg("-x").arg(deb).arg(dir.path()));
+    dir
+}
+
+/// One control field of `deb` (`dpkg-deb --field DEB NAME`), trimmed.
+pub fn deb_field(deb: &Path, name: &str) -> String {
+    run_ok(Command::new("dpkg-deb").arg("--field").arg(deb).arg(name))
+        .trim()
+        .to_owned()
+}
+
+/// What `dpkg-shlibdeps -O` (the oracle) says `binary` depends on.
+pub fn dpkg_shlibdeps(binary: &Path) -> Vec<String> {
+    require_tool("dpkg-shlibdeps", "dpkg-dev");
+    let tree = tempfile::tempdir().unwrap();
+    std::fs::create_dir(tree.path().join("debian")).unwrap();
+    std::fs::write(tree.path().join("debian/control"), "").unwrap();
+    let out = run_ok(
+        Command::new("dpkg-shlibdeps")
+            .arg("-O")
+            .arg(std::path::absolute(binary).unwrap())
+            .current_dir(tree.path()),
+    );
+    out.lines()
+        .find_map(|l| l.strip_prefix("shlibs:Depends="))
+        .unwrap_or_else(|| panic!("no shlibs:Depends in {out}"))
+        .split(',')
+        .map(|d| d.trim().to_owned())
+        .collect()
+}
+
+/// A directory holding links to every program on PATH except `hidden`, to run hoist
+/// as on a machine without those tools.
+pub fn path_without(hidden: &[&str]) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let path = std::env::var_os("PATH").unwrap();
+    for entry_dir in std::env::split_paths(&path) {
+        let Ok(entries) = std::fs::read_dir(&entry_dir) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let name = entry.file_name();
+            let link = dir.path().join(&name);
+            if hidden.iter().any(|h| name == *h) || link.exists() {
+                continue;
+            }
+            let _ = std::os::unix::fs::symlink(entry.path(), link);
+        }
+    }
+    dir
+}
