@@ -203,16 +203,23 @@ fn lintian_reports_no_errors_or_warnings() {
     // which is removed with it.
     let lintian_tmp = fixture.path("lintian-tmp");
     fs::create_dir(&lintian_tmp).unwrap();
+    let gzip = build_ok(
+        &fixture.manifest(),
+        &fixture.out_dir("gzip"),
+        &["--compression", "gzip"],
+    );
     for (compression, _) in COMPRESSIONS {
         let deb = build_ok(
             &fixture.manifest(),
             &fixture.out_dir(compression),
             &["--compression", compression],
         );
-        build_support::assert_lintian_clean(&deb, compression, &lintian_tmp);
         if compression == "zstd" {
+            // lintian cannot read zstd members: the same archives as the gzip package.
+            build_support::assert_same_contents(&deb, &gzip);
             continue;
         }
+        build_support::assert_lintian_clean(&deb, &lintian_tmp);
         // The overrides that keep it clean are shipped, with their reasons.
         let overrides = run_ok(
             Command::new("sh")
