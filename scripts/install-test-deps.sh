@@ -44,8 +44,9 @@ apt_packages=(
     cloud-init    # `cloud-init schema` validates rendered user-data (disabled at boot below)
     git           # `hoist release` records the commit; its test makes a repository
     procps        # pgrep: tests prove no container process is left behind
-    binutils      # strip and ar: agent test packages, .deb member checks
     mount         # mount: the container harness mounts its overlays
+    binutils gcc  # strip/objcopy/readelf/ar: `hoist build` strips binaries; cc builds a test binary
+    binutils-aarch64-linux-gnu  # strips the aarch64 test binaries (packager/tests/build_elf.rs)
 )
 [ $want_bench = 1 ] && apt_packages+=(wrk hyperfine)
 

@@ -67,21 +67,97 @@ pub(crate) fn changelog_gz(spec: &PackageSpec, epoch: u64) -> Result<Vec<u8>, De
         })
 }
 
-/// A plain-text copyright file stating holder and license.
-pub(crate) fn copyright(spec: &PackageSpec, copyright: &Copyright) -> Vec<u8> {
-    let homepage = spec
-        .homepage
-        .as_deref()
-        .map(|h| format!("Upstream: {h}\n"))
-        .unwrap_or_default();
-    format!(
-        "{name}: {synopsis}\n{homepage}\nCopyright: {holder}\nLicense: {license}\n",
+/// Licenses whose full text Debian ships in `/usr/share/common-licenses/`.
+const COMMON_LICENSES: &[&str] = &[
+    "Apache-2.0",
+    "Artistic",
+    "BSD",
+    "CC0-1.0",
+    "GFDL-1.2",
+    "GFDL-1.3",
+    "GPL-1",
+    "GPL-2",
+    "GPL-3",
+    "LGPL-2",
+    "LGPL-2.1",
+    "LGPL-3",
+    "MPL-1.1",
+    "MPL-2.0",
+];
+
+/// The MIT (Expat) license text, as DEP-5 wants it in full (Debian does not ship it).
+const EXPAT: &str = "Permission is hereby granted, free of charge, to any person obtaining a copy
+of this software and associated documentation files (the \"Software\"), to deal
+in the Software without restriction, including without limitation the rights
+to use, copy, modify, merge, publish, distribute, sublicense, and/or sell
+copies of the Software, and to permit persons to whom the Software is
+furnished to do so, subject to the following conditions:
+
+The above copyright notice and this permission notice shall be included in all
+copies or substantial portions of the Software.
+
+THE SOFTWARE IS PROVIDED \"AS IS\", WITHOUT WARRANTY OF ANY KIND, EXPRESS OR
+IMPLIED, INCLUDING BUT NOT LIMITED TO THE WARRANTIES OF MERCHANTABILITY,
+FITNESS FOR A PARTICULAR PURPOSE AND NONINFRINGEMENT. IN NO EVENT SHALL THE
+AUTHORS OR COPYRIGHT HOLDERS BE LIABLE FOR ANY CLAIM, DAMAGES OR OTHER
+LIABILITY, WHETHER IN AN ACTION OF CONTRACT, TORT OR OTHERWISE, ARISING FROM,
+OUT OF OR IN CONNECTION WITH THE SOFTWARE OR THE USE OR OTHER DEALINGS IN THE
+SOFTWARE.";
+
+/// The copyright notice: the given holder, or `YEAR MAINTAINER` with the year of
+/// `epoch` (the package's SOURCE_DATE_EPOCH), so the default is reproducible.
+pub(crate) fn copyright_notice(spec: &PackageSpec, copyright: &Copyright, epoch: u64) -> String {
+    match &copyright.holder {
+        Some(holder) => holder.trim().to_owned(),
+        None => {
+            let year = i64::try_from(epoch)
+                .ok()
+                .and_then(|secs| OffsetDateTime::from_unix_timestamp(secs).ok())
+                .map_or(1970, |t| t.year());
+            format!("{year} {}", spec.maintainer.trim())
+        }
+    }
+}
+
+/// The copyright file in Debian's machine-readable format (DEP-5): one `Files: *`
+/// paragraph with the notice and the license, and the license text — in full for
+/// MIT/Expat, as a pointer for those in `/usr/share/common-licenses`, else a line
+/// saying where the terms are.
+pub(crate) fn copyright(spec: &PackageSpec, copyright: &Copyright, epoch: u64) -> Vec<u8> {
+    let license = copyright.license.trim();
+    let mut out = format!(
+        "Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/\n\
+         Upstream-Name: {name}\nUpstream-Contact: {maintainer}\n",
         name = spec.name,
-        synopsis = spec.description.lines().next().unwrap_or("").trim(),
-        holder = copyright.holder.trim(),
-        license = copyright.license.trim(),
-    )
-    .into_bytes()
+        maintainer = spec.maintainer.trim(),
+    );
+    if let Some(homepage) = &spec.homepage {
+        out.push_str(&format!("Source: {homepage}\n"));
+    }
+    out.push_str(&format!(
+        "\nFiles: *\nCopyright: {notice}\nLicense: {license}\n",
+        notice = copyright_notice(spec, copyright, epoch),
+    ));
+    let text = if matches!(license, "MIT" | "Expat") {
+        EXPAT.to_owned()
+    } else if COMMON_LICENSES.contains(&license) {
+        format!(
+            "On Debian systems, the full text of the {license} license can be found in\n\
+             /usr/share/common-licenses/{license}."
+        )
+    } else {
+        format!(
+            "The {license} terms are distributed with {name} by its publisher, {maintainer}.",
+            name = spec.name,
+            maintainer = spec.maintainer.trim()
+        )
+    };
+    for line in text.lines() {
+        out.push(' ');
+        out.push_str(if line.is_empty() { "." } else { line });
+        out.push('\n');
+    }
+    out.into_bytes()
 }
 
 /// Overrides for lintian tags that hoist's design triggers on purpose, each with the
@@ -110,6 +186,36 @@ mod tests {
             description: "says hello".into(),
             ..PackageSpec::default()
         }
+    }
+
+    #[test]
+    fn copyright_is_dep5_with_a_dated_default_notice() {
+        let facts = Copyright {
+            holder: None,
+            license: "MIT".into(),
+        };
+        let text = String::from_utf8(copyright(&spec("1.0"), &facts, 1_700_000_000)).unwrap();
+        assert!(
+            text.starts_with(
+                "Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/\n"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains("\nFiles: *\nCopyright: 2023 Ops <ops@example.com>\nLicense: MIT\n"),
+            "{text}"
+        );
+        assert!(text.contains("\n .\n THE SOFTWARE IS PROVIDED"), "{text}");
+        let given = Copyright {
+            holder: Some("2026 Acme Ops".into()),
+            license: "Apache-2.0".into(),
+        };
+        let text = String::from_utf8(copyright(&spec("1.0"), &given, 0)).unwrap();
+        assert!(text.contains("Copyright: 2026 Acme Ops\n"), "{text}");
+        assert!(
+            text.contains(" /usr/share/common-licenses/Apache-2.0."),
+            "{text}"
+        );
     }
 
     #[test]

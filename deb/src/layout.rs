@@ -234,7 +234,7 @@ fn add_generated_docs(
                 package: spec.name.clone(),
             });
         };
-        slot.insert(generated(docs::copyright(spec, facts)));
+        slot.insert(generated(docs::copyright(spec, facts, epoch)));
     }
 
     // Merge hoist's overrides into the package's own override file, if it ships one.

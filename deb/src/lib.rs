@@ -17,7 +17,7 @@
 //!     description: "says hello over HTTP\nA small example service.".into(),
 //!     files: vec![FileEntry::new("target/release/hello", "/usr/bin/hello").with_mode(0o755)],
 //!     units: vec![SystemdUnit::new("systemd/hello.service")],
-//!     copyright: Some(Copyright { holder: "2025 Example Ltd".into(), license: "MIT".into() }),
+//!     copyright: Some(Copyright { holder: Some("2025 Example Ltd".into()), license: "MIT".into() }),
 //!     ..PackageSpec::default()
 //! };
 //! let deb = hoist_deb::build(&spec, &BuildOptions::new("dist"))?;

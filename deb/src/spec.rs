@@ -157,11 +157,13 @@ pub struct MaintainerScripts {
     pub postrm: Option<PathBuf>,
 }
 
-/// The facts a generated copyright file states.
+/// The facts a generated copyright file (machine-readable, DEP-5) states.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Copyright {
-    /// Who holds the copyright, e.g. `2025 Example Ltd`.
-    pub holder: String,
+    /// The copyright notice: years and holder, e.g. `2025 Example Ltd`. `None` gives
+    /// `YEAR MAINTAINER`, the year being that of the package's mtime bound
+    /// (SOURCE_DATE_EPOCH).
+    pub holder: Option<String>,
     /// The license, e.g. `MIT`, `Apache-2.0` or `proprietary`.
     pub license: String,
 }

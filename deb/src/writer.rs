@@ -127,10 +127,14 @@ fn check_fields(spec: &PackageSpec) -> Result<(), DebError> {
         }
     }
     if let Some(copyright) = &spec.copyright {
+        let holder = copyright.holder.as_ref();
         for (what, value) in [
-            ("copyright holder", &copyright.holder),
-            ("license", &copyright.license),
-        ] {
+            ("copyright holder", holder),
+            ("license", Some(&copyright.license)),
+        ]
+        .into_iter()
+        .filter_map(|(what, value)| Some((what, value?)))
+        {
             if value.trim().is_empty() || value.contains('\n') {
                 return Err(DebError::invalid(
                     what,
@@ -171,7 +175,9 @@ fn write_data(
     // No buffer in between: every encoder collects its input into blocks itself.
     let mut tar = TarWriter::new(encoder);
     let md5 = Md5Worker::start().map_err(write_err)?;
-    let mut installed_size_kib = 0;
+    // Counted as dpkg-gencontrol counts the package tree: each file's size rounded up
+    // to KiB, one KiB per directory, the root `./` included.
+    let mut installed_size_kib = 1;
     tar.dir("./", 0o755, layout.epoch).map_err(write_err)?;
     for (path, node) in &layout.entries {
         match node {

@@ -13,6 +13,7 @@ use hoist_deb::{
     BuildOptions, Compression, Copyright, DebError, FileEntry, MaintainerScripts, PackageSpec,
     SystemdUnit, build, inspect,
 };
+use hoist_testkit::debian_tools;
 
 /// Input files in a temporary directory.
 struct Inputs {
@@ -65,7 +66,7 @@ impl Inputs {
             ],
             units: vec![SystemdUnit::new(self.path("hello.service"))],
             copyright: Some(Copyright {
-                holder: "2025 Example".into(),
+                holder: Some("2025 Example".into()),
                 license: "MIT".into(),
             }),
             ..PackageSpec::default()
@@ -127,25 +128,36 @@ fn inspect_reads_what_build_wrote() {
         assert_eq!(info.scripts, ["postinst", "postrm", "preinst", "prerm"]);
         assert_eq!(info.data_compression, compression);
 
-        // dpkg-deb agrees on the fields. Installed-Size counts six files under 1 KiB
-        // (hello, hello.conf, the unit, copyright, changelog, lintian overrides) as 1
-        // each, `kib` as 1, `empty` as 0, and 1 per directory.
-        let fields = dpkg_deb(&["--field"], &deb);
-        for (name, value) in &info.fields {
-            if !value.contains('\n') {
-                assert!(
-                    fields.contains(&format!("{name}: {value}\n")),
-                    "{name} in {fields}"
-                );
-            }
+        // dpkg-deb agrees on the fields, both ways: every field hoist reads back is in
+        // dpkg-deb's output with the same value, and every field dpkg-deb prints is in
+        // hoist's, continuation lines included.
+        let theirs = debian_tools::dpkg_deb_fields(&deb);
+        let ours: Vec<(String, String)> = info.fields.clone();
+        for (name, value) in &ours {
+            assert!(
+                theirs.iter().any(|(n, v)| n == name && v == value),
+                "hoist's {name}: {value:?} is not in dpkg-deb --field: {theirs:?}"
+            );
         }
-        let listing = dpkg_deb(&["--contents"], &deb);
-        let dirs = listing.lines().filter(|l| l.starts_with('d')).count() - 1;
-        let expected = 6 + 1 + dirs;
+        for (name, value) in &theirs {
+            assert_eq!(
+                info.field(name),
+                Some(value.as_str()),
+                "dpkg-deb's {name} differs in hoist's inspect"
+            );
+        }
+        assert_eq!(ours.len(), theirs.len(), "{ours:?}\n{theirs:?}");
+
+        // Installed-Size as dpkg-gencontrol measures the unpacked files.
         assert_eq!(
             info.field("Installed-Size"),
-            Some(expected.to_string().as_str())
+            Some(
+                debian_tools::installed_size_by_dpkg_gencontrol(&deb)
+                    .to_string()
+                    .as_str()
+            )
         );
+        let listing = dpkg_deb(&["--contents"], &deb);
         assert!(
             listing.contains(
                 "-rw-r----- root/root         0 2023-11-14 22:13 ./usr/share/hello/empty"

@@ -5,10 +5,14 @@
 //! command line, sets up logging and maps errors to exit codes.
 
 mod agent_object;
+mod binaries;
 mod cmd;
+mod depends;
+mod elf;
 mod manifest;
 mod s3args;
 mod sign;
+mod strip;
 mod userdata;
 
 use std::process::ExitCode;

@@ -9,10 +9,13 @@
 //! description = """
 //! says hello over HTTP
 //! A small example service; the first line is the synopsis."""
-//! license = "MIT"                   # generates /usr/share/doc/NAME/copyright
-//! # copyright = "2025 Example Ltd"  # default: the maintainer
-//! depends = ["libc6 (>= 2.36)", "procps"]
+//! license = "MIT"                   # generates /usr/share/doc/NAME/copyright (DEP-5)
+//! # copyright = "2025 Example Ltd"  # default: "YEAR MAINTAINER", YEAR from SOURCE_DATE_EPOCH
+//! depends = ["$auto", "procps"]     # "$auto": the binaries' shared libraries (libc6 (>= 2.34) ...);
+//!                                   # absent means ["$auto"], a list without "$auto" is used as is
 //! # pre-depends, recommends, suggests, breaks, conflicts, provides, replaces
+//! # strip = true                    # strip ELF files (default); false ships them as built
+//! # dbgsym = true                   # with strip: write NAME-dbgsym_VERSION_ARCH.deb (default)
 //! section = "net"
 //! priority = "optional"
 //! homepage = "https://example.com/hello"
@@ -57,6 +60,8 @@ use hoist_deb::{Copyright, FileEntry, MaintainerScripts, PackageSpec, Relations,
 use serde::de::{self, Deserializer, MapAccess, Visitor};
 use serde::{Deserialize, de::value::MapAccessDeserializer};
 use toml::Spanned;
+
+use crate::depends::AUTO;
 
 /// Where binaries go when no `dest` is given.
 const DEFAULT_BINARY_DIR: &str = "/usr/bin";
@@ -106,8 +111,8 @@ pub struct PackageSection {
     pub homepage: Option<Spanned<String>>,
     #[serde(default)]
     pub pre_depends: Vec<String>,
-    #[serde(default)]
-    pub depends: Vec<String>,
+    /// `None` means `["$auto"]`.
+    pub depends: Option<Vec<String>>,
     #[serde(default)]
     pub recommends: Vec<String>,
     #[serde(default)]
@@ -120,6 +125,10 @@ pub struct PackageSection {
     pub provides: Vec<String>,
     #[serde(default)]
     pub replaces: Vec<String>,
+    /// Strip ELF files (default true).
+    pub strip: Option<bool>,
+    /// Keep the stripped debug symbols in a `NAME-dbgsym` package (default true).
+    pub dbgsym: Option<bool>,
 }
 
 /// A `binaries` entry: a path, or a table with `source` and an optional `dest`.
@@ -391,13 +400,31 @@ impl LoadedManifest {
             });
         }
 
+        let depends = match &pkg.depends {
+            Some(list) => list.iter().filter(|d| d.trim() != AUTO).cloned().collect(),
+            None => Vec::new(),
+        };
+        for (field, list) in [
+            ("pre-depends", &pkg.pre_depends),
+            ("recommends", &pkg.recommends),
+            ("suggests", &pkg.suggests),
+            ("breaks", &pkg.breaks),
+            ("conflicts", &pkg.conflicts),
+            ("provides", &pkg.provides),
+            ("replaces", &pkg.replaces),
+        ] {
+            if list.iter().any(|d| d.trim() == AUTO) {
+                bail!(
+                    "{}: \"{AUTO}\" is only meaningful in `depends`: remove it from `{field}`",
+                    self.path.display()
+                );
+            }
+        }
+
         let scripts = &self.manifest.scripts;
         let script = |path: &Option<String>| path.as_deref().map(|p| self.resolve(p));
         let copyright = pkg.license.as_ref().map(|license| Copyright {
-            holder: pkg
-                .copyright
-                .as_ref()
-                .map_or_else(|| pkg.maintainer.get_ref().clone(), |c| c.get_ref().clone()),
+            holder: pkg.copyright.as_ref().map(|c| c.get_ref().clone()),
             license: license.get_ref().clone(),
         });
         let text = |value: &Option<Spanned<String>>| value.as_ref().map(|v| v.get_ref().clone());
@@ -412,7 +439,7 @@ impl LoadedManifest {
             homepage: text(&pkg.homepage),
             relations: Relations {
                 pre_depends: pkg.pre_depends.clone(),
-                depends: pkg.depends.clone(),
+                depends,
                 recommends: pkg.recommends.clone(),
                 suggests: pkg.suggests.clone(),
                 breaks: pkg.breaks.clone(),
@@ -430,6 +457,26 @@ impl LoadedManifest {
             },
             copyright,
         })
+    }
+
+    /// Whether `depends` asks for the binaries' library dependencies: it is absent
+    /// (the default is `["$auto"]`) or lists `"$auto"`.
+    pub fn auto_depends(&self) -> bool {
+        self.manifest
+            .package
+            .depends
+            .as_ref()
+            .is_none_or(|list| list.iter().any(|d| d.trim() == AUTO))
+    }
+
+    /// Whether ELF files are stripped (`strip`, default true).
+    pub fn strip(&self) -> bool {
+        self.manifest.package.strip.unwrap_or(true)
+    }
+
+    /// Whether stripped debug symbols go into a `-dbgsym` package (`dbgsym`, default true).
+    pub fn dbgsym(&self) -> bool {
+        self.manifest.package.dbgsym.unwrap_or(true)
     }
 
     fn install_file(&self, entry: &Spanned<InstallFile>) -> FileEntry {
@@ -644,6 +691,37 @@ description = "says hello"
                 format!("{MINIMAL}\n[[files]]\nsource = \"a\"\ndest = \"/a\"\nmode = {value}\n");
             assert!(parse(&text).is_err(), "{value}");
         }
+    }
+
+    #[test]
+    fn auto_depends_is_the_default_and_explicit_lists_are_kept() {
+        let load = |extra: &str| {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("hoist.toml");
+            std::fs::write(&path, format!("{MINIMAL}{extra}")).unwrap();
+            let loaded = LoadedManifest::load(&path).unwrap();
+            let spec = loaded.to_spec(&Overrides {
+                architecture: Some("amd64".into()),
+                ..Overrides::default()
+            });
+            (loaded.auto_depends(), spec.map(|s| s.relations.depends))
+        };
+        let ok = |extra: &str| {
+            let (auto, spec) = load(extra);
+            (auto, spec.unwrap())
+        };
+        assert_eq!(ok(""), (true, vec![]));
+        assert_eq!(
+            ok("depends = [\"$auto\", \"procps\"]\n"),
+            (true, vec!["procps".to_owned()])
+        );
+        assert_eq!(
+            ok("depends = [\"procps\"]\n"),
+            (false, vec!["procps".to_owned()])
+        );
+        assert_eq!(ok("depends = []\n"), (false, vec![]));
+        let (_, err) = load("conflicts = [\"$auto\"]\n");
+        assert!(format!("{:#}", err.unwrap_err()).contains("only meaningful in `depends`"));
     }
 
     #[test]

@@ -177,7 +177,7 @@ fn malformed_manifest_names_line_and_key() {
             "section = \"net\"",
             "section = \"net",
             "section = \"net",
-            "",
+            "invalid basic string, expected `\"`",
         ),
         // A mode given in decimal.
         (

@@ -6,7 +6,8 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 use hoist_deb::{BuildOptions, Compression, DebInfo};
 
-use crate::manifest::{LoadedManifest, Overrides};
+use crate::binaries::{self, Settings};
+use crate::manifest::{LoadedManifest, Overrides, host_architecture};
 
 /// Arguments of `hoist build`; also flattened into `hoist release`, which builds first
 /// when it is not given a `.deb`.
@@ -42,6 +43,16 @@ pub struct BuildArgs {
     /// Compression threads (default: all cores). The output does not depend on it.
     #[arg(long, value_name = "N")]
     pub compress_threads: Option<NonZeroUsize>,
+
+    /// Package ELF files as built, with their symbols (overrides `strip` in the manifest);
+    /// no -dbgsym package then.
+    #[arg(long)]
+    pub no_strip: bool,
+
+    /// Strip ELF files but drop their debug symbols instead of writing
+    /// NAME-dbgsym_VERSION_ARCH.deb (overrides `dbgsym` in the manifest).
+    #[arg(long)]
+    pub no_dbgsym: bool,
 }
 
 /// A package `hoist build` wrote.
@@ -51,6 +62,9 @@ pub struct BuiltPackage {
     pub path: PathBuf,
     /// Its control information, read back from the file.
     pub info: DebInfo,
+    /// `NAME-dbgsym_VERSION_ARCH.deb`, holding the debug symbols stripped from the
+    /// package's ELF files (none when nothing was stripped).
+    pub dbgsym: Option<PathBuf>,
 }
 
 /// Builds the package described by `args.manifest`.
@@ -61,10 +75,25 @@ pub struct BuiltPackage {
 /// cannot be written. No `.deb` (and no directory created for it) is left behind then.
 pub fn build_package(args: &BuildArgs) -> anyhow::Result<BuiltPackage> {
     let manifest = LoadedManifest::load(&args.manifest)?;
-    let spec = manifest.to_spec(&Overrides {
+    let mut spec = manifest.to_spec(&Overrides {
         version: args.package_version.clone(),
         architecture: args.arch.clone(),
     })?;
+    let strip = manifest.strip() && !args.no_strip;
+    let settings = Settings {
+        auto_depends: manifest.auto_depends(),
+        strip,
+        dbgsym: strip && manifest.dbgsym() && !args.no_dbgsym,
+    };
+    let prepared =
+        binaries::prepare(&mut spec, settings, host_architecture).with_context(|| {
+            format!(
+                "cannot build {} {} from {}",
+                spec.name,
+                spec.version,
+                args.manifest.display()
+            )
+        })?;
     let created_dir = create_out_dir(&args.out_dir)?;
     let options = BuildOptions {
         out_dir: args.out_dir.clone(),
@@ -72,7 +101,25 @@ pub fn build_package(args: &BuildArgs) -> anyhow::Result<BuiltPackage> {
         source_date_epoch: args.source_date_epoch,
         threads: args.compress_threads,
     };
+    // The debug package first: when the main package fails, it is removed again.
+    let dbgsym = match &prepared.dbgsym {
+        Some(dbgsym_spec) => match hoist_deb::build(dbgsym_spec, &options) {
+            Ok(path) => Some(path),
+            Err(err) => {
+                if created_dir {
+                    let _ = std::fs::remove_dir(&args.out_dir);
+                }
+                return Err(err).with_context(|| format!("cannot build {}", dbgsym_spec.name));
+            }
+        },
+        None => None,
+    };
     let built = hoist_deb::build(&spec, &options);
+    if built.is_err()
+        && let Some(dbgsym) = &dbgsym
+    {
+        let _ = std::fs::remove_file(dbgsym);
+    }
     let path = match built {
         Ok(path) => path,
         Err(err) => {
@@ -100,7 +147,7 @@ pub fn build_package(args: &BuildArgs) -> anyhow::Result<BuiltPackage> {
             path.display()
         )
     })?;
-    Ok(BuiltPackage { path, info })
+    Ok(BuiltPackage { path, info, dbgsym })
 }
 
 /// Creates `dir` if needed; returns whether it was created.
@@ -126,6 +173,9 @@ pub fn run(args: BuildArgs) -> anyhow::Result<()> {
         architecture = %built.info.architecture,
         "package built"
     );
+    if let Some(dbgsym) = &built.dbgsym {
+        tracing::info!(path = %dbgsym.display(), "debug symbols package built");
+    }
     println!("{}", built.path.display());
     Ok(())
 }

@@ -117,3 +117,175 @@ pub fn listing(dir: &Path) -> Vec<String> {
     names.sort();
     names
 }
+
+/// The aarch64 ELF fixtures (packager/tests/fixtures/elf/make.sh says how they are made).
+pub fn elf_fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/elf")
+        .join(name)
+}
+
+/// Compiles a small C program with debug info (`cc -g`) to `dir/NAME`: a dynamically
+/// linked ELF binary of the build host with symbols and DWARF, as a release build
+/// before stripping. The source path is mapped away, so the bytes do not depend on `dir`.
+pub fn compile_c(dir: &Path, name: &str) -> PathBuf {
+    require_tool("cc", "gcc");
+    let source = dir.join(format!("{name}.c"));
+    std::fs::write(
+        &source,
+        "#include <stdio.h>\n#include <math.h>\n\
+         int main(int argc, char **argv) { printf(\"%f\\n\", sqrt((double)argc)); return 0; }\n",
+    )
+    .unwrap();
+    let binary = dir.join(name);
+    run_ok(
+        Command::new("cc")
+            .args(["-g", "-O1"])
+            .arg(format!("-ffile-prefix-map={}=.", dir.display()))
+            .arg("-o")
+            .arg(&binary)
+            .arg(&source)
+            .arg("-lm")
+            .current_dir(dir),
+    );
+    binary
+}
+
+/// The section names of an ELF file (`readelf -SW`).
+pub fn elf_sections(path: &Path) -> Vec<String> {
+    require_tool("readelf", "binutils");
+    run_ok(Command::new("readelf").arg("-SW").arg(path))
+        .lines()
+        .filter_map(|l| {
+            let l = l.trim_start();
+            let rest = l.strip_prefix('[')?;
+            let (_, after) = rest.split_once(']')?;
+            after.split_whitespace().next().map(str::to_owned)
+        })
+        .collect()
+}
+
+/// `dpkg-deb -x DEB DIR` into a new temporary directory.
+pub fn unpack(deb: &Path) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    run_ok(Command::new("dpkg-deb").arg("-x").arg(deb).arg(dir.path()));
+    dir
+}
+
+/// One control field of `deb` (`dpkg-deb --field DEB NAME`), trimmed.
+pub fn deb_field(deb: &Path, name: &str) -> String {
+    run_ok(Command::new("dpkg-deb").arg("--field").arg(deb).arg(name))
+        .trim()
+        .to_owned()
+}
+
+/// What `dpkg-shlibdeps -O` (the oracle) says `binary` depends on.
+pub fn dpkg_shlibdeps(binary: &Path) -> Vec<String> {
+    require_tool("dpkg-shlibdeps", "dpkg-dev");
+    let tree = tempfile::tempdir().unwrap();
+    std::fs::create_dir(tree.path().join("debian")).unwrap();
+    std::fs::write(tree.path().join("debian/control"), "").unwrap();
+    let out = run_ok(
+        Command::new("dpkg-shlibdeps")
+            .arg("-O")
+            .arg(std::path::absolute(binary).unwrap())
+            .current_dir(tree.path()),
+    );
+    out.lines()
+        .find_map(|l| l.strip_prefix("shlibs:Depends="))
+        .unwrap_or_else(|| panic!("no shlibs:Depends in {out}"))
+        .split(',')
+        .map(|d| d.trim().to_owned())
+        .collect()
+}
+
+/// A directory holding links to every program on PATH except `hidden`, to run hoist
+/// as on a machine without those tools.
+pub fn path_without(hidden: &[&str]) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let path = std::env::var_os("PATH").unwrap();
+    for entry_dir in std::env::split_paths(&path) {
+        let Ok(entries) = std::fs::read_dir(&entry_dir) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let name = entry.file_name();
+            let link = dir.path().join(&name);
+            if hidden.iter().any(|h| name == *h) || link.exists() {
+                continue;
+            }
+            let _ = std::os::unix::fs::symlink(entry.path(), link);
+        }
+    }
+    dir
+}
+
+/// Runs the real lintian on `deb` (errors and warnings, no local profile) and asserts
+/// it finds none. lintian's scratch files go to `scratch`.
+///
+/// Not for zstd packages: bookworm's lintian (2.116) cannot read zstd members (it
+/// reports `malformed-deb-archive`, as Debian's archive takes only gzip/xz, then fails
+/// to unpack larger ones and reports their files missing). Check those with
+/// [`assert_same_contents`] against the gzip package instead.
+pub fn assert_lintian_clean(deb: &Path, scratch: &Path) {
+    require_tool("lintian", "lintian");
+    let out = Command::new("lintian")
+        .args(["--no-cfg", "--fail-on", "error,warning"])
+        .arg(deb)
+        .env("TMPDIR", scratch)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let tags: Vec<&str> = stdout
+        .lines()
+        .filter(|l| l.starts_with("E:") || l.starts_with("W:"))
+        .collect();
+    assert!(
+        out.status.success() && tags.is_empty(),
+        "lintian {} ({}):\n{stdout}{}",
+        deb.display(),
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Asserts that two packages hold the same control and data archives once
+/// decompressed: what lintian says of one holds for the other. The members are read
+/// with `ar` and the compressors' own tools, not dpkg-deb: bookworm's dpkg-deb
+/// (1.21.22) reads only the first frame of a multi-frame zstd member, which hoist writes
+/// for data larger than one compression block (a known limitation, reported separately).
+pub fn assert_same_contents(a: &Path, b: &Path) {
+    require_tool("ar", "binutils");
+    let members = |deb: &Path| -> Vec<Vec<u8>> {
+        let names = run_ok(Command::new("ar").arg("t").arg(deb));
+        names
+            .lines()
+            .filter(|n| n.starts_with("control.tar") || n.starts_with("data.tar"))
+            .map(|name| {
+                let tool = match name.rsplit('.').next().unwrap() {
+                    "gz" => "gzip",
+                    "xz" => "xz",
+                    "zst" => "zstd",
+                    other => panic!("unknown member compression {other}"),
+                };
+                let out = Command::new("sh")
+                    .arg("-c")
+                    .arg(format!("ar p \"$1\" {name} | {tool} -dc"))
+                    .arg("sh")
+                    .arg(deb)
+                    .output()
+                    .unwrap();
+                assert!(out.status.success(), "{name} of {}", deb.display());
+                out.stdout
+            })
+            .collect()
+    };
+    let (ma, mb) = (members(a), members(b));
+    assert_eq!(ma.len(), 2, "{}", a.display());
+    assert!(
+        ma == mb,
+        "the control/data archives of {} and {} differ",
+        a.display(),
+        b.display()
+    );
+}

@@ -23,6 +23,7 @@
 
 pub mod captured_log;
 pub mod container;
+pub mod debian_tools;
 pub mod hello;
 pub mod imds;
 pub mod s3server;
