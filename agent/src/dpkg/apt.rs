@@ -192,7 +192,8 @@ pub(super) async fn install(dpkg: &Dpkg, deb: &Path) -> Result<(), DpkgError> {
         .arg("install")
         .arg(&deb);
     let shown = format!("apt-get install {}", deb.display());
-    dpkg.run(command, &shown).await.map(drop)
+    // Like dpkg -i: maintainer scripts run in a transient unit, within `[dpkg] timeout`.
+    dpkg.run_changing(command, &shown).await.map(drop)
 }
 
 /// `apt-get -s install ./PKG.deb`, parsed.
