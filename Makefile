@@ -50,8 +50,9 @@ fmt-check:
 clippy:
 	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
 
+# The end-to-end host tests run beside the others (scripts/run-tests.sh).
 test-only:
-	$(CARGO) test --workspace --locked
+	CARGO=$(CARGO) scripts/run-tests.sh
 
 test: deps fmt-check clippy test-only
 

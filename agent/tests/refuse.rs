@@ -21,23 +21,14 @@ fn refused_objects_are_not_installed_and_marked_bad() {
     let (good_key, public_key) = world.keypair("release");
     let (other_key, _) = world.keypair("other");
     let binary = build_hello("1.0.0", None);
-    let build = |package: &str, version: &str, arch: Option<&str>| {
-        world.build_deb(
-            package,
-            version,
-            &binary,
-            "hello",
-            &DebExtras {
-                arch: arch.map(str::to_owned),
-                ..DebExtras::default()
-            },
-        )
+    let build = |package: &str, version: &str| {
+        world.build_deb(package, version, &binary, "hello", &DebExtras::default())
     };
     let target = world.hello_target();
     let config = world.write_config(&target, "", &format!("public_key = \"{public_key}\"\n"));
     let agent = world.start_agent(&config);
 
-    let v1_id = world.release(&build("hello", "1.0.0", None), Some(&good_key));
+    let v1_id = world.release(&build("hello", "1.0.0"), Some(&good_key));
     wait_installed(&world, "hello", "1.0.0", LONG);
     wait_until("v1 recorded", LONG, || {
         (world.state_installed()["version_id"] == v1_id.as_str()).then_some(())
@@ -73,7 +64,7 @@ fn refused_objects_are_not_installed_and_marked_bad() {
 
     // Corrupt object: the bytes of a signed v2 with one byte changed, its metadata kept.
     // (Made while the agent's requests are held: it only sees the corrupt version.)
-    let v2 = build("hello", "2.0.0", None);
+    let v2 = build("hello", "2.0.0");
     let corrupt = world.dir.path().join("corrupt.deb");
     let mut bytes = std::fs::read(&v2).unwrap();
     let last = bytes.len() - 1;
@@ -92,12 +83,12 @@ fn refused_objects_are_not_installed_and_marked_bad() {
     expect_refused(&corrupt_id, "SHA-256");
 
     // Signed with a key the agent does not trust.
-    let v3_id = world.release(&build("hello", "3.0.0", None), Some(&other_key));
+    let v3_id = world.release(&build("hello", "3.0.0"), Some(&other_key));
     expect_refused(&v3_id, "different key");
 
     // A signed statement changed afterwards (what a CopyObject with metadata REPLACE
     // can do): v4 claimed to be 4.0.1.
-    let v4 = build("hello", "4.0.0", None);
+    let v4 = build("hello", "4.0.0");
     let forged_id = world.held(|| {
         let v4_id = world.release(&v4, Some(&good_key));
         let mut forged = runtime.block_on(s3.head_version(&v4_id)).unwrap().metadata;
@@ -113,11 +104,11 @@ fn refused_objects_are_not_installed_and_marked_bad() {
     expect_refused(&forged_id, "does not verify");
 
     // Unsigned while a key is configured.
-    let v5_id = world.release_unsigned(&build("hello", "5.0.0", None));
+    let v5_id = world.release_unsigned(&build("hello", "5.0.0"));
     expect_refused(&v5_id, "not signed");
 
     // Another package on this key.
-    let other_id = world.release(&build("other-service", "1.0.0", None), Some(&good_key));
+    let other_id = world.release(&build("other-service", "1.0.0"), Some(&good_key));
     expect_refused(&other_id, "package `other-service`");
 
     // Another architecture.
@@ -134,7 +125,21 @@ fn refused_objects_are_not_installed_and_marked_bad() {
     } else {
         "arm64"
     };
-    let arch_id = world.release(&build("hello", "6.0.0", Some(foreign)), Some(&good_key));
+    // (A script stands in for the binary: `hoist build` itself refuses an ELF file of
+    // the host's architecture in a package for another one.)
+    let script = world.dir.path().join("hello-script");
+    std::fs::write(&script, "#!/bin/sh\nexit 0\n").unwrap();
+    let foreign_deb = world.build_deb(
+        "hello",
+        "6.0.0",
+        &script,
+        "hello",
+        &DebExtras {
+            arch: Some(foreign.to_owned()),
+            ..DebExtras::default()
+        },
+    );
+    let arch_id = world.release(&foreign_deb, Some(&good_key));
     expect_refused(&arch_id, &format!("built for `{foreign}`"));
 
     // A bad version is not downloaded again while it stays current.

@@ -18,7 +18,8 @@ use common::{
 const LONG: Duration = Duration::from_secs(120);
 
 /// A world whose sandbox has the real agent installed as `hoist-agent` 0.1.0 from
-/// `v1`, and the agent's config (watch `agent` on the agent's key).
+/// `v1`, and the agent's config (watch `agent` on the agent's key, releases signed with
+/// the world's key).
 fn agent_world() -> (World, PathBuf, PathBuf) {
     let mut world = World::new();
     world.key = "agent/hoist-agent.deb".into();
@@ -36,10 +37,11 @@ fn agent_world() -> (World, PathBuf, PathBuf) {
         &config,
         format!(
             "state_dir = \"{}\"\ninterval = \"300ms\"\nbackoff_max = \"2s\"\n[dpkg]\nroot = \"{}\"\n\n\
-             [[watch]]\nname = \"agent\"\npackage = \"hoist-agent\"\n\
+             [[watch]]\nname = \"agent\"\npackage = \"hoist-agent\"\npublic_key = \"{}\"\n\
              s3 = {{ bucket = \"{}\", key = \"{}\", endpoint = \"{}\", path_style = true, region = \"us-east-1\" }}\n",
             world.state_dir().display(),
             world.sandbox.root().display(),
+            world.signing.1,
             world.bucket,
             world.key,
             world.proxy.endpoint()

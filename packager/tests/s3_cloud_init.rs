@@ -239,7 +239,8 @@ fn presigned_urls_print_their_real_expiry() {
 fn refuses_unsigned_tampered_and_foreign_objects() {
     let f = fixture();
     let meta = raw_metadata(&f.server, "fleet", KEY);
-    let minisig = meta["hoist-minisig"].as_str().unwrap().to_owned();
+    let statement = meta["hoist-statement"].as_str().unwrap().to_owned();
+    let statement_sig = meta["hoist-statement-sig"].as_str().unwrap().to_owned();
     let refuse = |what: &str, expect: &str| {
         let err = fails(run(f
             .cloud_init(&["--public-key-file"])
@@ -254,24 +255,49 @@ fn refuses_unsigned_tampered_and_foreign_objects() {
         assert!(!f.user_data().exists(), "{what}: user-data written");
     };
 
-    // Other bytes under v2's signature, with metadata SHA-256 fixed up to match them.
-    let v1_sha = sha256_of(&f.v1);
+    // Other bytes under v2's signed statement.
     raw_put(
         &f.server,
         "fleet",
         KEY,
         &f.v1,
-        &[("hoist-minisig", &minisig), ("hoist-sha256", &v1_sha)],
+        &[
+            ("hoist-statement", &statement),
+            ("hoist-statement-sig", &statement_sig),
+        ],
     );
-    refuse("bytes replaced", "signature does not verify");
+    refuse(
+        "bytes replaced",
+        "are not the release the signed statement names",
+    );
 
-    // v2's bytes with a signature by another key.
+    // v2's statement, edited (v2 claimed to be another version).
+    let edited = statement.replace("version=2.0.0", "version=2.0.1");
+    assert_ne!(edited, statement);
+    raw_put(
+        &f.server,
+        "fleet",
+        KEY,
+        &f.v2,
+        &[
+            ("hoist-statement", &edited),
+            ("hoist-statement-sig", &statement_sig),
+        ],
+    );
+    refuse("statement edited", "does not verify");
+
+    // v2's statement signed by another key, with the real minisign CLI (the statement
+    // is the signed data and the trusted comment, as hoist signs it).
     let (other_secret, _) = minisign_keypair(f.dir.path(), "attacker");
+    let statement_file = f.dir.path().join("statement");
+    std::fs::write(&statement_file, &statement).unwrap();
     let sig = Command::new("minisign")
         .args(["-S", "-s"])
         .arg(&other_secret)
         .arg("-m")
-        .arg(&f.v2)
+        .arg(&statement_file)
+        .arg("-t")
+        .arg(&statement)
         .output()
         .unwrap();
     assert!(
@@ -279,14 +305,18 @@ fn refuses_unsigned_tampered_and_foreign_objects() {
         "{}",
         String::from_utf8_lossy(&sig.stderr)
     );
-    let foreign = std::fs::read_to_string(format!("{}.minisig", f.v2.display())).unwrap();
-    let foreign = hoist_s3::signature::encode_minisig(&foreign);
+    let foreign = std::fs::read_to_string(format!("{}.minisig", statement_file.display())).unwrap();
+    let lines: Vec<&str> = foreign.lines().collect();
+    let foreign_compact = format!("{}.{}", lines[1], lines[3]);
     raw_put(
         &f.server,
         "fleet",
         KEY,
         &f.v2,
-        &[("hoist-minisig", &foreign)],
+        &[
+            ("hoist-statement", &statement),
+            ("hoist-statement-sig", &foreign_compact),
+        ],
     );
     refuse("signed by another key", "different key");
 
@@ -306,7 +336,10 @@ fn refuses_unsigned_tampered_and_foreign_objects() {
         "fleet",
         KEY,
         &f.v2,
-        &[("hoist-minisig", "bm90IGEgc2lnbmF0dXJl")],
+        &[
+            ("hoist-statement", &statement),
+            ("hoist-statement-sig", "bm90IGEgc2lnbmF0dXJl"),
+        ],
     );
     refuse("garbled signature", "unreadable");
 

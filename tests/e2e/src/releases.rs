@@ -152,23 +152,30 @@ impl<'a> Bucket<'a> {
     pub fn release(&self, deb: &Deb, key: &str) -> Released {
         let mut cmd = self.hoist("release");
         cmd.arg("--deb").arg(&deb.path).args(["--key", key]);
-        cmd.arg("--sign-key")
-            .arg(self.key.secret_key())
-            .env("HOIST_SIGN_PASSWORD", &self.key.password);
+        self.sign(&mut cmd);
         self.run(
             cmd,
             &format!("hoist release {} {}", deb.package, deb.version),
         )
     }
 
-    /// `hoist rollback --key KEY` (one step back); returns the new VersionId.
+    /// `hoist rollback --key KEY --sign-key …` (one step back, with a rollback statement
+    /// signed by the bucket's key); returns the new VersionId.
     ///
     /// # Panics
     /// When the rollback fails (with hoist's output).
     pub fn rollback(&self, key: &str) -> Released {
         let mut cmd = self.hoist("rollback");
         cmd.args(["--key", key]);
+        self.sign(&mut cmd);
         self.run(cmd, &format!("hoist rollback {key}"))
+    }
+
+    /// Adds the bucket's signing key (and its password) to a `release` or `rollback`.
+    fn sign(&self, cmd: &mut Command) {
+        cmd.arg("--sign-key")
+            .arg(self.key.secret_key())
+            .env("HOIST_SIGN_PASSWORD", &self.key.password);
     }
 
     /// `hoist history --key KEY --json`, parsed.
