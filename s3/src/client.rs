@@ -589,26 +589,7 @@ impl S3 {
     /// [`S3Error::DeleteMarker`] (checked by the caller from [`S3::list_versions`] is
     /// clearer; the server's own answer is mapped too) and the connection/auth errors.
     pub async fn copy_version_to_latest(&self, version_id: &str) -> Result<PutOutcome, S3Error> {
-        let source = copy_source(&self.settings.bucket, &self.settings.key, version_id);
-        tracing::debug!(%source, "CopyObject");
-        let out = self
-            .transfer
-            .copy_object()
-            .bucket(&self.settings.bucket)
-            .key(&self.settings.key)
-            .copy_source(source)
-            .metadata_directive(aws_sdk_s3::types::MetadataDirective::Copy)
-            .send()
-            .await
-            .map_err(|e| self.err_for_version(e, Some(version_id)))?;
-        Ok(PutOutcome {
-            version_id: out.version_id().map(str::to_string),
-            etag: out
-                .copy_object_result()
-                .and_then(|r| r.e_tag())
-                .unwrap_or_default()
-                .to_string(),
-        })
+        self.copy_version(version_id, None).await
     }
 
     /// Like [`S3::copy_version_to_latest`], but the copy gets `metadata` instead of the
@@ -623,18 +604,40 @@ impl S3 {
         version_id: &str,
         metadata: &ReleaseMetadata,
     ) -> Result<PutOutcome, S3Error> {
-        let user_metadata = metadata.to_user_metadata()?;
+        self.copy_version(version_id, Some(metadata)).await
+    }
+
+    /// CopyObject of `version_id` onto the key: metadata copied (`None`), or replaced by
+    /// `metadata` with the content type set again.
+    async fn copy_version(
+        &self,
+        version_id: &str,
+        metadata: Option<&ReleaseMetadata>,
+    ) -> Result<PutOutcome, S3Error> {
+        let user_metadata = metadata
+            .map(ReleaseMetadata::to_user_metadata)
+            .transpose()?;
         let source = copy_source(&self.settings.bucket, &self.settings.key, version_id);
-        tracing::debug!(%source, "CopyObject, metadata replaced");
-        let out = self
+        let request = self
             .transfer
             .copy_object()
             .bucket(&self.settings.bucket)
             .key(&self.settings.key)
-            .copy_source(source)
-            .metadata_directive(aws_sdk_s3::types::MetadataDirective::Replace)
-            .content_type(crate::upload::DEB_CONTENT_TYPE)
-            .set_metadata(Some(user_metadata))
+            .copy_source(&source);
+        let request = match user_metadata {
+            None => {
+                tracing::debug!(%source, "CopyObject");
+                request.metadata_directive(aws_sdk_s3::types::MetadataDirective::Copy)
+            }
+            Some(user_metadata) => {
+                tracing::debug!(%source, "CopyObject, metadata replaced");
+                request
+                    .metadata_directive(aws_sdk_s3::types::MetadataDirective::Replace)
+                    .content_type(crate::upload::DEB_CONTENT_TYPE)
+                    .set_metadata(Some(user_metadata))
+            }
+        };
+        let out = request
             .send()
             .await
             .map_err(|e| self.err_for_version(e, Some(version_id)))?;
